@@ -1,0 +1,152 @@
+"""One dataclass tree configures the model; it is saved beside every checkpoint.
+
+The training and annotation configurations nest `ModelConfig` (or point at a
+checkpoint that carries one), so a single JSON document always says how a
+number in an output file was produced. `to_dict`/`from_dict` work for any
+dataclass tree in the project, not only this one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+FusionVariant = Literal[
+    "fused", "concat", "fused+concat", "fused+transformer", "text-only", "audio-only"
+]
+FUSION_VARIANTS: tuple[str, ...] = typing.get_args(FusionVariant)
+
+
+@dataclass
+class TextEncoderConfig:
+    """Pretrained text feature network (paper 3.1) and its tokenisation."""
+
+    name_or_path: str = "roberta-large"
+    max_tokens: int = 96  # authors: 96 English, 64 Mandarin
+
+
+@dataclass
+class AudioEncoderConfig:
+    """Pretrained audio feature network (paper 3.1) and its waveform preprocessing."""
+
+    name_or_path: str = "facebook/data2vec-audio-base"
+    max_seconds: float = 6.0  # authors: 6 s, longer clips are truncated
+    sampling_rate: int = 16_000
+    normalize: bool = True  # zero-mean unit-variance per clip, as Wav2Vec2FeatureExtractor
+    freeze_feature_extractor: bool = True  # the convolutional front end stays frozen
+
+
+@dataclass
+class FusionConfig:
+    """The fusion network of paper 3.2 and the variants of paper 3.4.
+
+    Widths default to the text encoder's (`None`): 768/12/3072 for base
+    encoders, 1024/16/4096 for large ones.
+    """
+
+    variant: FusionVariant = "fused"
+    layers: int = 5
+    hidden_size: int | None = None
+    heads: int | None = None
+    ffn_size: int | None = None
+    dropout: float = 0.3
+    head_hidden_size: int | None = None  # width of the three-layer regression MLP
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild an MMML network around two encoders."""
+
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    audio: AudioEncoderConfig = field(default_factory=AudioEncoderConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    language: str = "en"
+
+    def __post_init__(self) -> None:
+        if self.fusion.variant not in FUSION_VARIANTS:
+            raise ValueError(
+                f"unknown fusion variant {self.fusion.variant!r}; choose one of {', '.join(FUSION_VARIANTS)}"
+            )
+
+    @property
+    def uses_text(self) -> bool:
+        return self.fusion.variant != "audio-only"
+
+    @property
+    def uses_audio(self) -> bool:
+        return self.fusion.variant != "text-only"
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # Paper 3.1: RoBERTa + Data2Vec for English, RoBERTa-wwm + HuBERT for Mandarin.
+    "en": ModelConfig(
+        text=TextEncoderConfig("roberta-large", max_tokens=96),
+        audio=AudioEncoderConfig("facebook/data2vec-audio-base"),
+        language="en",
+    ),
+    "zh": ModelConfig(
+        text=TextEncoderConfig("hfl/chinese-roberta-wwm-ext", max_tokens=64),
+        audio=AudioEncoderConfig("TencentGameMate/chinese-hubert-base"),
+        language="zh",
+    ),
+}
+
+
+def preset(language: str) -> ModelConfig:
+    """A fresh copy of the paper's encoder choice for `language` ('en' or 'zh')."""
+    if language not in PRESETS:
+        raise ValueError(f"no preset for language {language!r}; known: {', '.join(PRESETS)}")
+    return from_dict(ModelConfig, to_dict(PRESETS[language]))
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain JSON-ready dict of any dataclass tree."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a dataclass tree, rejecting unknown keys so typos in saved configs surface."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return from_dict(hint, value)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            if dataclasses.is_dataclass(arg) and isinstance(value, dict):
+                return from_dict(arg, value)
+    if origin in (tuple,) and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def save_json(config: Any, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
+
+
+def load_json(cls: type[T], path: str | Path) -> T:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+    return from_dict(cls, data)
