@@ -40,6 +40,7 @@ class AudioEncoderConfig:
     max_seconds: float = 6.0  # authors: 6 s, longer clips are truncated
     sampling_rate: int = 16_000
     normalize: bool = True  # zero-mean unit-variance per clip, as Wav2Vec2FeatureExtractor
+    pad_to_max: bool = True  # fixed max_seconds canvas: scores independent of batch mates
     freeze_feature_extractor: bool = True  # the convolutional front end stays frozen
 
 

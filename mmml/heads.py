@@ -1,0 +1,81 @@
+"""Output heads: the regression MLP and the readouts of the fusion variants (paper 3.4).
+
+Each readout turns encoder and fusion states into one feature vector per
+sample; `RegressionHead` turns that vector into a sentiment score. The
+multi-loss design (paper 3.3) puts one head on the fused feature and one on
+each feature network.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .fusion import FusionDims
+
+
+class RegressionHead(nn.Module):
+    """Three fully connected layers to one regression output (paper 3.2)."""
+
+    def __init__(self, in_features: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(in_features, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).squeeze(-1)
+
+
+def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over valid positions; a sample with none gives zeros (never NaN)."""
+    weights = mask.to(states.dtype).unsqueeze(-1)
+    return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+class FusedConcatReadout(nn.Module):
+    """`fused+concat`: each modality's fused CLS joined with its original pooled feature."""
+
+    def __init__(self, hidden: int, text_width: int, audio_width: int) -> None:
+        super().__init__()
+        self.text = nn.Linear(hidden + text_width, hidden)
+        self.audio = nn.Linear(hidden + audio_width, hidden)
+
+    def forward(
+        self, text_cls: torch.Tensor, text_pooled: torch.Tensor, audio_cls: torch.Tensor, audio_pooled: torch.Tensor
+    ) -> torch.Tensor:
+        text = self.text(torch.cat([text_cls, text_pooled], dim=-1))
+        audio = self.audio(torch.cat([audio_cls, audio_pooled], dim=-1))
+        return torch.cat([text, audio], dim=-1)
+
+
+class FusedTransformerReadout(nn.Module):
+    """`fused+transformer`: original and fused sequences joined feature-wise, re-encoded, pooled."""
+
+    def __init__(self, dims: FusionDims) -> None:
+        super().__init__()
+        self.text = _encoder_layer(dims)
+        self.audio = _encoder_layer(dims)
+
+    def forward(
+        self,
+        text_before: torch.Tensor,
+        text_after: torch.Tensor,
+        text_mask: torch.Tensor,
+        audio_before: torch.Tensor,
+        audio_after: torch.Tensor,
+        audio_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        text = self.text(torch.cat([text_before, text_after], dim=-1), src_key_padding_mask=~text_mask)
+        audio = self.audio(torch.cat([audio_before, audio_after], dim=-1), src_key_padding_mask=~audio_mask)
+        return torch.cat([masked_mean(text, text_mask), masked_mean(audio, audio_mask)], dim=-1)
+
+
+def _encoder_layer(dims: FusionDims) -> nn.TransformerEncoderLayer:
+    return nn.TransformerEncoderLayer(2 * dims.hidden, dims.heads, 2 * dims.ffn, dims.dropout, batch_first=True)

@@ -1,0 +1,45 @@
+"""The multi-loss objective (paper 3.3): one regression loss per selected head, summed.
+
+Training the text and audio heads alongside the fused head keeps each feature
+network useful on its own; the weights select and balance them (paper
+Table 4: a weight of 0 turns a head's loss off).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Mapping
+
+import torch
+from torch.nn import functional as F
+
+from .model import Scores
+
+LossKind = Literal["mse", "l1"]
+HEADS = ("fused", "text", "audio")
+
+
+def multi_loss(
+    scores: Scores,
+    targets: Mapping[str, torch.Tensor],
+    weights: Mapping[str, float],
+    kind: LossKind = "mse",
+) -> torch.Tensor:
+    """Weighted sum of the heads' losses; samples whose head score is NaN (modality missing) are left out."""
+    if kind not in ("mse", "l1"):
+        raise ValueError(f"unknown loss {kind!r}; use 'mse' or 'l1'")
+    loss_fn = F.mse_loss if kind == "mse" else F.l1_loss
+    total: torch.Tensor | None = None
+    for head in HEADS:
+        weight = weights.get(head, 0.0)
+        predicted = getattr(scores, head)
+        if weight == 0.0 or predicted is None:
+            continue
+        target = targets[head].to(predicted.dtype)
+        valid = ~torch.isnan(predicted)
+        if not valid.any():
+            continue
+        term = weight * loss_fn(predicted[valid], target[valid])
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError(f"no loss to optimise: weights {dict(weights)} select no head this model has")
+    return total
