@@ -85,11 +85,16 @@ def _save_random(config, directory: Path, seed: int) -> None:
 
 
 def tiny_model_config(directory: Path, variant: FusionVariant = "fused", seed: int = 0) -> ModelConfig:
-    """A `ModelConfig` whose encoders are tiny random models saved under `directory`."""
+    """A `ModelConfig` whose encoders are tiny random models under `directory` (built if absent)."""
     directory = Path(directory)
+    text, audio = directory / "text", directory / "audio"
+    if not (text / "config.json").is_file():
+        build_tiny_text_encoder(text, seed)
+    if not (audio / "config.json").is_file():
+        build_tiny_audio_encoder(audio, seed)
     return ModelConfig(
-        text=TextEncoderConfig(str(build_tiny_text_encoder(directory / "text", seed)), max_tokens=32),
-        audio=AudioEncoderConfig(str(build_tiny_audio_encoder(directory / "audio", seed)), max_seconds=4.0),
+        text=TextEncoderConfig(str(text), max_tokens=32),
+        audio=AudioEncoderConfig(str(audio), max_seconds=4.0),
         fusion=FusionConfig(variant=variant, layers=2, dropout=0.1),
     )
 

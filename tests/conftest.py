@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny random backbones and checkpoints, built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+@pytest.fixture(scope="session")
+def tiny_backbones(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory with tiny random `text/` and `audio/` encoders (see `mmml.tiny`)."""
+    from mmml.tiny import tiny_model_config
+
+    root = tmp_path_factory.mktemp("tiny_backbones")
+    tiny_model_config(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete random `fused` MMML checkpoint."""
+    from mmml.tiny import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny_checkpoint") / "model")

@@ -1,0 +1,153 @@
+"""The MMML network: shapes per variant, gradient flow, padding invariance, missing modalities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmml.config import FUSION_VARIANTS, ModelConfig
+from mmml.losses import multi_loss
+from mmml.model import MMML
+from mmml.preprocessing import Preprocessor
+from mmml.tiny import tiny_model_config
+
+TEXTS = ["I loved it", "the worst film I have seen, boring and far too long, what a waste", "okay"]
+
+
+def _audios(seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(n).astype(np.float32) for n in (8_000, 40_000, 20_000)]
+
+
+def _build(backbones: Path, variant: str) -> tuple[MMML, Preprocessor, ModelConfig]:
+    config = tiny_model_config(backbones, variant)
+    torch.manual_seed(0)
+    return MMML.from_config(config), Preprocessor.from_config(config), config
+
+
+@pytest.mark.parametrize("variant", FUSION_VARIANTS)
+def test_every_variant_scores_each_sample(tiny_backbones: Path, variant: str) -> None:
+    model, pre, config = _build(tiny_backbones, variant)
+    with torch.no_grad():
+        scores = model.eval()(**pre(TEXTS, _audios()))
+    assert scores.fused.shape == (3,)
+    assert torch.isfinite(scores.fused).all()
+    assert (scores.text is not None) == config.uses_text
+    assert (scores.audio is not None) == config.uses_audio
+    for head in (scores.text, scores.audio):
+        if head is not None:
+            assert head.shape == (3,) and torch.isfinite(head).all()
+
+
+@pytest.mark.parametrize("variant", FUSION_VARIANTS)
+def test_gradients_reach_every_trainable_parameter_but_not_the_frozen_cnn(tiny_backbones: Path, variant: str) -> None:
+    model, pre, config = _build(tiny_backbones, variant)
+    model.train()
+    scores = model(**pre(TEXTS, _audios()))
+    target = torch.tensor([1.0, -2.0, 0.5])
+    loss = multi_loss(scores, {"fused": target, "text": target, "audio": target}, {"fused": 1, "text": 1, "audio": 1})
+    loss.backward()
+    starved = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    assert starved == []
+    if config.uses_audio:
+        cnn = list(model.audio_encoder.feature_extractor.parameters())
+        assert cnn and all(not p.requires_grad and p.grad is None for p in cnn)
+
+
+@pytest.mark.parametrize("variant", FUSION_VARIANTS)
+def test_padding_does_not_change_scores(tiny_backbones: Path, variant: str) -> None:
+    """A sample scored inside a padded batch scores the same as alone (the padding is masked exactly)."""
+    model, pre, _ = _build(tiny_backbones, variant)
+    model.eval()
+    audios = _audios()
+    with torch.no_grad():
+        together = model(**pre(TEXTS, audios))
+        for i in range(len(TEXTS)):
+            alone = model(**pre(TEXTS[i : i + 1], audios[i : i + 1]))
+            for head in ("fused", "text", "audio"):
+                batched, single = getattr(together, head), getattr(alone, head)
+                if batched is not None:
+                    assert abs(float(batched[i]) - float(single[0])) < 1e-5, (variant, head, i)
+
+
+def test_padded_batch_is_really_padded(tiny_backbones: Path) -> None:
+    """Guard for the invariance test: the short text does carry padding in the batch."""
+    _, pre, _ = _build(tiny_backbones, "fused")
+    batch = pre(TEXTS, _audios())
+    assert (batch["attention_mask"].sum(dim=1) < batch["attention_mask"].shape[1]).any()
+    assert (batch["audio_attention_mask"].sum(dim=1) < batch["audio_attention_mask"].shape[1]).all()
+
+
+def test_missing_modalities_give_finite_fused_and_nan_for_the_absent_head(tiny_backbones: Path) -> None:
+    model, pre, _ = _build(tiny_backbones, "fused")
+    audios = _audios()
+    with torch.no_grad():
+        text_only = model.eval()(**pre(TEXTS, None))
+        audio_only = model(**pre([None, "", "   "], audios))
+        mixed = model(**pre(["great", None], [None, audios[0]]))
+    assert torch.isfinite(text_only.fused).all() and torch.isfinite(text_only.text).all()
+    assert torch.isnan(text_only.audio).all()
+    assert torch.isfinite(audio_only.fused).all() and torch.isfinite(audio_only.audio).all()
+    assert torch.isnan(audio_only.text).all()
+    assert torch.isfinite(mixed.fused).all()
+    assert torch.isnan(mixed.audio[0]) and torch.isnan(mixed.text[1])
+    assert torch.isfinite(mixed.text[0]) and torch.isfinite(mixed.audio[1])
+
+
+def test_missing_audio_is_the_same_as_audio_too_short_for_one_frame(tiny_backbones: Path) -> None:
+    """A 10 ms clip yields no encoder frame: it must count as absent, not as a frame of padding."""
+    model, pre, _ = _build(tiny_backbones, "fused")
+    with torch.no_grad():
+        absent = model.eval()(**pre(["fine"], [None]))
+        tiny = model(**pre(["fine"], [np.ones(160, dtype=np.float32)]))
+    assert torch.isnan(tiny.audio).all()
+    assert torch.allclose(absent.fused, tiny.fused, atol=1e-6)
+
+
+def test_text_truncated_and_audio_cut_to_configured_limits(tiny_backbones: Path) -> None:
+    _, pre, config = _build(tiny_backbones, "fused")
+    batch = pre(["word " * 500], [np.zeros(16_000 * 30, dtype=np.float32)])
+    assert batch["input_ids"].shape[1] == config.text.max_tokens
+    assert batch["input_values"].shape[1] == int(config.audio.max_seconds * 16_000)
+
+
+def test_projection_when_encoder_widths_differ(tiny_backbones: Path) -> None:
+    config = tiny_model_config(tiny_backbones, "fused")
+    config.fusion.hidden_size, config.fusion.heads, config.fusion.ffn_size = 48, 4, 96
+    model = MMML.from_config(config)
+    assert model.fusion.text_projection.in_features == 32 and model.fusion.text_projection.out_features == 48
+    with torch.no_grad():
+        scores = model.eval()(**Preprocessor.from_config(config)(TEXTS, _audios()))
+    assert torch.isfinite(scores.fused).all()
+
+
+def test_fusion_layer_count_follows_config(tiny_backbones: Path) -> None:
+    config = tiny_model_config(tiny_backbones, "fused")
+    config.fusion.layers = 3
+    assert len(MMML.from_config(config).fusion.layers) == 3
+
+
+def test_unknown_variant_is_rejected() -> None:
+    from mmml.config import FusionConfig
+
+    with pytest.raises(ValueError, match="unknown fusion variant 'late'"):
+        ModelConfig(fusion=FusionConfig(variant="late"))  # type: ignore[arg-type]
+
+
+def test_multi_loss_is_the_weighted_sum_of_head_losses() -> None:
+    from mmml.model import Scores
+
+    scores = Scores(
+        fused=torch.tensor([1.0, 2.0]), text=torch.tensor([0.0, float("nan")]), audio=torch.tensor([3.0, 3.0])
+    )
+    target = torch.tensor([0.0, 0.0])
+    targets = {"fused": target, "text": target, "audio": target}
+    # fused MSE = (1 + 4) / 2 = 2.5; text (NaN sample skipped) = 0; audio = 9
+    assert multi_loss(scores, targets, {"fused": 1, "text": 1, "audio": 0.5}).item() == pytest.approx(2.5 + 0 + 4.5)
+    # L1: fused 1.5, audio 3
+    assert multi_loss(scores, targets, {"fused": 1, "audio": 1}, kind="l1").item() == pytest.approx(4.5)
+    with pytest.raises(ValueError, match="no loss"):
+        multi_loss(scores, targets, {"fused": 0})
