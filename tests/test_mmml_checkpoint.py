@@ -81,10 +81,14 @@ def test_checkpoint_id_is_a_content_hash(tiny_checkpoint: Path, tmp_path: Path) 
     assert checkpoint_id(copy) != checkpoint_id(tiny_checkpoint)
 
 
+def _copy_with_weights(checkpoint: Path, tmp_path: Path) -> tuple[Path, Path]:
+    copy = tmp_path / "bad"
+    shutil.copytree(checkpoint, copy)
+    return copy, copy / "model.safetensors"
+
+
 def test_tampered_weights_are_named(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    bad = tmp_path / "bad"
-    shutil.copytree(tiny_checkpoint, bad)
-    weights = bad / "model.safetensors"
+    bad, weights = _copy_with_weights(tiny_checkpoint, tmp_path)
     data = bytearray(weights.read_bytes())
     data[-10] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -93,9 +97,7 @@ def test_tampered_weights_are_named(tiny_checkpoint: Path, tmp_path: Path) -> No
 
 
 def test_truncated_weights_are_named(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    bad = tmp_path / "bad"
-    shutil.copytree(tiny_checkpoint, bad)
-    weights = bad / "model.safetensors"
+    bad, weights = _copy_with_weights(tiny_checkpoint, tmp_path)
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match=r"model\.safetensors"):
         load_checkpoint(bad)
@@ -105,9 +107,7 @@ def test_truncated_weights_with_matching_checksums_still_fail_clearly(tiny_check
     """Someone who also rewrites checksums.json cannot slip a broken file past safetensors."""
     import hashlib
 
-    bad = tmp_path / "bad"
-    shutil.copytree(tiny_checkpoint, bad)
-    weights = bad / "model.safetensors"
+    bad, weights = _copy_with_weights(tiny_checkpoint, tmp_path)
     weights.write_bytes(weights.read_bytes()[:1000])
     sums = json.loads((bad / "checksums.json").read_text())
     sums["model.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
