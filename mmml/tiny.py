@@ -16,6 +16,7 @@ from tokenizers import ByteLevelBPETokenizer
 from transformers import (
     AutoModel,
     Data2VecAudioConfig,
+    HubertConfig,
     RobertaConfig,
     RobertaTokenizerFast,
     Wav2Vec2FeatureExtractor,
@@ -58,17 +59,21 @@ def build_tiny_text_encoder(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
-def build_tiny_audio_encoder(directory: Path, seed: int = 0) -> Path:
-    """A 2-layer, 32-wide Data2Vec-audio (real 320x conv downsampling) and its feature extractor."""
+def build_tiny_audio_encoder(directory: Path, seed: int = 0, kind: str = "data2vec-audio") -> Path:
+    """A 2-layer, 32-wide Data2Vec-audio or HuBERT (real 320x conv downsampling) and its feature extractor."""
     directory.mkdir(parents=True, exist_ok=True)
-    config = Data2VecAudioConfig(
+    # Data2Vec-audio stacks `num_conv_pos_embeddings` positional conv layers; HuBERT uses it as a kernel width.
+    config_class, positional = {
+        "data2vec-audio": (Data2VecAudioConfig, {"num_conv_pos_embeddings": 2, "conv_pos_kernel_size": 5}),
+        "hubert": (HubertConfig, {"num_conv_pos_embeddings": 16}),
+    }[kind]
+    config = config_class(
+        **positional,
         hidden_size=HIDDEN,
         num_hidden_layers=2,
         num_attention_heads=4,
         intermediate_size=64,
         conv_dim=(32,) * 7,
-        num_conv_pos_embeddings=2,
-        conv_pos_kernel_size=5,
         mask_time_prob=0.0,  # no SpecAugment: keeps the tiny model deterministic in tests
         layerdrop=0.0,
     )

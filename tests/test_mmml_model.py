@@ -151,3 +151,20 @@ def test_multi_loss_is_the_weighted_sum_of_head_losses() -> None:
     assert multi_loss(scores, targets, {"fused": 1, "audio": 1}, kind="l1").item() == pytest.approx(4.5)
     with pytest.raises(ValueError, match="no loss"):
         multi_loss(scores, targets, {"fused": 0})
+
+
+def test_hubert_audio_encoder_works_like_data2vec(tiny_backbones: Path, tmp_path: Path) -> None:
+    """Any wav2vec2-family encoder fits: a HuBERT (group-norm front end) scores padding-invariantly too."""
+    from mmml.tiny import build_tiny_audio_encoder
+
+    config = tiny_model_config(tiny_backbones, "fused")
+    config.audio.name_or_path = str(build_tiny_audio_encoder(tmp_path / "hubert", kind="hubert"))
+    model = MMML.from_config(config).eval()
+    assert type(model.audio_encoder).__name__ == "HubertModel"
+    pre = Preprocessor.from_config(config)
+    audios = _audios()
+    with torch.no_grad():
+        together = model(**pre(TEXTS, audios))
+        alone = model(**pre(TEXTS[1:2], audios[1:2]))
+    assert abs(float(together.fused[1]) - float(alone.fused[0])) < 1e-5
+    assert all(not p.requires_grad for p in model.audio_encoder.feature_extractor.parameters())
