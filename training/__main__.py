@@ -1,0 +1,5 @@
+"""`python -m training` is `mmml-train`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""Decode each media file once: 16 kHz mono float32 kept as `.npy` files on disk.
+
+Decoding a corpus through ffmpeg costs far more than an epoch of a small
+model, and every seed and every experiment of a paper table reads the same
+clips. The cache key is sha256(resolved path, size, mtime_ns, sample rate):
+touching or replacing a file changes the key, so a stale decode is never
+served. Entries are plain `.npy` arrays (never pickle), written to a
+temporary name and renamed, so a concurrent or interrupted writer never
+leaves half an entry behind. The whole clip is stored; truncation to
+`max_seconds` happens at batch time, so changing it needs no re-decode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+Decoder = Callable[..., np.ndarray]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MMML_CACHE", Path.home() / ".cache" / "mmml")) / "audio"
+
+
+def _ffmpeg_decoder() -> Decoder:
+    from pipelines.demux import decode_audio  # the annotation pipeline's decoder: one ffmpeg path for both
+
+    return decode_audio
+
+
+class AudioCache:
+    def __init__(
+        self, directory: str | Path | None = None, *, sample_rate: int = 16_000, decoder: Decoder | None = None
+    ) -> None:
+        self.directory = Path(directory) if directory else default_cache_dir()
+        self.sample_rate = sample_rate
+        self._decoder = decoder
+
+    def key(self, media: Path) -> str:
+        stat = media.stat()
+        identity = f"{media.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self.sample_rate}"
+        return hashlib.sha256(identity.encode()).hexdigest()
+
+    def entry(self, media: Path) -> Path:
+        key = self.key(media)
+        return self.directory / key[:2] / f"{key}.npy"
+
+    def ensure(self, media: str | Path) -> Path:
+        """The cache entry for `media`, decoding it first if needed; decoder errors propagate."""
+        media = Path(media)
+        entry = self.entry(media)
+        if entry.is_file():
+            return entry
+        decoder = self._decoder or _ffmpeg_decoder()
+        audio = np.ascontiguousarray(decoder(media, sample_rate=self.sample_rate), dtype=np.float32)
+        if audio.ndim != 1 or audio.size == 0:
+            raise ValueError(f"{media}: decoded to no mono audio samples (shape {audio.shape})")
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        partial = entry.with_name(f".{entry.stem}.{os.getpid()}.{id(audio)}.tmp.npy")
+        np.save(partial, audio, allow_pickle=False)
+        os.replace(partial, entry)
+        return entry
+
+    def ensure_all(
+        self, media: Iterable[Path], *, workers: int | None = None, progress: Callable[[], None] | None = None
+    ) -> list[Path | Exception]:
+        """Entries for many files, decoded in parallel (ffmpeg runs out of process); failures returned, not raised."""
+
+        def one(path: Path) -> Path | Exception:
+            try:
+                return self.ensure(path)
+            except (ValueError, OSError) as err:  # DemuxError is a ValueError
+                return err
+            finally:
+                if progress is not None:
+                    progress()
+
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            return list(pool.map(one, list(media)))
+
+
+def load_entry(entry: Path, max_samples: int | None = None) -> np.ndarray:
+    """A cached waveform, memory-mapped and cut to `max_samples` (no pickle is ever loaded)."""
+    audio = np.load(entry, mmap_mode="r", allow_pickle=False)
+    return np.array(audio[:max_samples], dtype=np.float32)
+
+
+def entry_length(entry: Path) -> int:
+    """Number of samples in a cached waveform, read from the header only."""
+    return int(np.load(entry, mmap_mode="r", allow_pickle=False).shape[0])

@@ -1,0 +1,194 @@
+"""`mmml-train`: train MMML, evaluate checkpoints, run the paper's ablation groups.
+
+    mmml-train fit --data CORPUS --out RUN [options]            train every seed, summary.json + summary.md
+    mmml-train evaluate CHECKPOINT --data CORPUS --split test   metrics of one head on one split
+    mmml-train experiment table3|table4|table5|table6 --data CORPUS --out DIR [options]
+
+CORPUS is an MMSA-layout directory (label.csv + Raw/ or wav/) or a label.csv
+itself; a text-only run needs no media. Every training option defaults to
+the paper (SPEC §2) unless `--config` names a saved `train_config.json`;
+options given on the command line override it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from mmml.config import FUSION_VARIANTS, preset
+
+from . import report
+from .config import TrainConfig, load_train_config
+from .dataset import SPLITS
+from .experiments import EXPERIMENTS, run_experiment
+from .trainer import Runtime, evaluate_checkpoint, fit, resolve_device
+
+MODALITIES = {"text": "text-only", "audio": "audio-only", "text,audio": None, "audio,text": None}
+
+
+def _common_options(command: Callable) -> Callable:
+    """Options shared by `fit` and `experiment`: data, encoders, optimisation, runtime."""
+    options = [
+        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Start from a saved train_config.json; other options override it."),
+        click.option("--data", help="Corpus directory (label.csv + Raw/ or wav/) or a label.csv file."),
+        click.option("--dataset", type=click.Choice(["mosi", "mosei", "sims", "custom"]),
+                     help="Metric set: sims for [-1, 1] labels, the MOSI set otherwise. [default: custom]"),
+        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Run directory; an interrupted run in it is resumed."),
+        click.option("--language", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+                     help="The paper's encoder pair for this language (SPEC §2)."),
+        click.option("--text-encoder", help="Hub id, local directory or packaged: alias of the text encoder."),
+        click.option("--audio-encoder", help="Hub id, local directory or packaged: alias of the audio encoder."),
+        click.option("--fusion-layers", type=click.IntRange(min=1), help="Fusion layers. [default: 5]"),
+        click.option("--dropout", type=click.FloatRange(0, 1), help="Dropout of fusion and heads. [default: 0.3]"),
+        click.option("--max-tokens", type=click.IntRange(min=2), help="Text truncation in tokens. [default: 96 en, 64 zh]"),
+        click.option("--max-seconds", type=click.FloatRange(min=0.1), help="Audio truncation in seconds. [default: 6]"),
+        click.option("--loss", type=click.Choice(["mse", "l1"]), help="Regression loss. [default: mse]"),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="AdamW learning rate. [default: 1e-5]"),
+        click.option("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay. [default: 0.01]"),
+        click.option("--batch-size", type=click.IntRange(min=1), help="Clips per batch. [default: 16]"),
+        click.option("--grad-accumulation", type=click.IntRange(min=1), help="Batches per optimiser step. [default: 1]"),
+        click.option("--max-epochs", type=click.IntRange(min=1), help="Upper bound on epochs. [default: 100]"),
+        click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience in epochs. [default: 8]"),
+        click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), help="Clip gradients to this norm."),
+        click.option("--seeds", help="Comma-separated seeds. [default: 1111,1112,1113]"),
+        click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only). [default: off]"),
+        click.option("--length-batching/--no-length-batching", default=None,
+                     help="Batch clips of similar length together. [default: on]"),
+        click.option("--skip-bad-media", is_flag=True, default=None,
+                     help="Leave out clips whose media is missing or undecodable, and report how many."),
+        click.option("--audio-cache", type=click.Path(file_okay=False), help="Decoded-audio cache. [default: $MMML_CACHE/audio]"),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def build_config(options: dict[str, Any]) -> TrainConfig:
+    """The run's TrainConfig: a saved one or the paper's defaults, with the given options applied."""
+    base = load_train_config(options["config_file"]) if options["config_file"] else TrainConfig(model=preset(options["language"]))
+    model, data, loss, optim, stop = base.model, base.data, base.loss, base.optim, base.early_stop
+
+    def given(**pairs: Any) -> dict[str, Any]:
+        return {field: options[name] for field, name in pairs.items() if options.get(name) is not None}
+
+    model = replace(
+        model,
+        text=replace(model.text, **given(name_or_path="text_encoder", max_tokens="max_tokens")),
+        audio=replace(model.audio, **given(name_or_path="audio_encoder", max_seconds="max_seconds")),
+        fusion=replace(model.fusion, **given(layers="fusion_layers", dropout="dropout", variant="variant")),
+    )
+    data = replace(data, **given(path="data", dataset="dataset", skip_bad_media="skip_bad_media", audio_cache="audio_cache"))
+    loss = replace(loss, **given(kind="loss", fused="fused_weight", text="text_weight", audio="audio_weight"))
+    optim = replace(
+        optim,
+        **given(lr="lr", weight_decay="weight_decay", batch_size="batch_size", grad_accumulation="grad_accumulation",
+                max_epochs="max_epochs", max_grad_norm="max_grad_norm", mixed_precision="amp",
+                length_batching="length_batching"),
+    )
+    stop = replace(stop, **given(patience="patience"))
+    seeds = _seeds(options["seeds"]) if options.get("seeds") else base.seeds
+    if not data.path:
+        raise click.UsageError("--data is required (a corpus directory or a label.csv)")
+    return TrainConfig(model=model, data=data, loss=loss, optim=optim, early_stop=stop, seeds=seeds)
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected comma-separated integers", param_hint="--seeds") from None
+
+
+def _variant(modalities: str | None, variant: str | None) -> str | None:
+    """--modalities text/audio selects the single-modality baseline; it cannot be combined with another variant."""
+    if modalities is None:
+        return variant
+    single = MODALITIES[modalities]
+    if single and variant and variant != single:
+        raise click.UsageError(f"--modalities {modalities} trains the {single} model; it cannot use --variant {variant}")
+    return single or variant
+
+
+def _runtime(options: dict[str, Any]) -> Runtime:
+    return Runtime(device=resolve_device(options["device"]), progress=not options["quiet"], log=lambda m: click.echo(m, err=True))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+def cli() -> None:
+    """Train and evaluate MMML (text + audio sentiment) on MMSA-layout corpora."""
+
+
+@cli.command("fit")
+@_common_options
+@click.option("--modalities", type=click.Choice(list(MODALITIES)), help="text or audio: single-modality baseline. [default: text,audio]")
+@click.option("--variant", type=click.Choice(FUSION_VARIANTS), help="Fusion variant (paper 3.4). [default: fused]")
+@click.option("--fused-weight", type=click.FloatRange(min=0), help="Loss weight of the fused head (0 = off). [default: 1]")
+@click.option("--text-weight", type=click.FloatRange(min=0), help="Loss weight of the text head (0 = off). [default: 1]")
+@click.option("--audio-weight", type=click.FloatRange(min=0), help="Loss weight of the audio head (0 = off). [default: 1]")
+def fit_command(**options: Any) -> None:
+    """Train one configuration over every seed; resumable; writes summary.json and summary.md."""
+    options["variant"] = _variant(options.pop("modalities"), options["variant"])
+    config = build_config(options)
+    summary = fit(config, options["out"], _runtime(options))
+    click.echo((options["out"] / "summary.md").read_text())
+    click.echo(f"per-seed checkpoints: {', '.join(r['checkpoint'] for r in summary['per_seed'].values())}", err=True)
+
+
+@cli.command("evaluate")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--data", required=True, help="Corpus directory or label.csv.")
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
+@click.option("--head", type=click.Choice(["fused", "text", "audio"]), default="fused", show_default=True,
+              help="text: the text subnet alone, no audio needed (paper Table 5).")
+@click.option("--dataset", type=click.Choice(["mosi", "mosei", "sims", "custom"]), default="custom", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--skip-bad-media", is_flag=True)
+@click.option("--audio-cache", type=click.Path(file_okay=False))
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", is_flag=True)
+def evaluate_command(checkpoint: Path, out_file: Path | None, **options: Any) -> None:
+    """Metrics of an existing checkpoint on one split of a corpus."""
+    result = evaluate_checkpoint(
+        checkpoint, options["data"], options["split"], head=options["head"], dataset=options["dataset"],
+        audio_cache=options["audio_cache"], skip_bad_media=options["skip_bad_media"],
+        batch_size=options["batch_size"], runtime=_runtime(options),
+    )
+    if out_file:
+        report.write_json(result, out_file)
+    row = {f"{options['head']} head": {k: {"mean": v, "std": 0.0} for k, v in result["metrics"].items()}}
+    click.echo(report.markdown_table(row, options["dataset"]))
+    click.echo(json.dumps(result["metrics"], sort_keys=True))
+
+
+@cli.command("experiment")
+@click.argument("name", type=click.Choice(list(EXPERIMENTS)))
+@_common_options
+def experiment_command(name: str, **options: Any) -> None:
+    """Run a named group of the paper's experiments and print one comparison table."""
+    config = build_config(options)
+    result = run_experiment(name, config, options["out"], _runtime(options))
+    click.echo(result["markdown"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: errors in the user's data or options exit 1 with a message, no traceback."""
+    try:
+        cli.main(args=argv, prog_name="mmml-train", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted; run the same command again to resume", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except (ValueError, OSError) as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)

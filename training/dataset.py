@@ -1,0 +1,172 @@
+"""Labelled corpora in the MMSA raw layout (SPEC §4), read and validated.
+
+    <root>/label.csv                      video_id, clip_id, text, label, [label_T, label_A, label_V, annotation], mode
+    <root>/Raw/<video_id>/<clip_id>.mp4   (or wav/<video_id>/<clip_id>.wav)
+
+`label.csv` comes from strangers, so every problem is reported with the line
+and column it sits on before anything is trained. Per-modality labels
+(`label_T`, `label_A`: CH-SIMS) feed the text and audio heads; corpora with a
+single label (MOSI, MOSEI, custom) use it for every head.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+REQUIRED_COLUMNS: tuple[str, ...] = ("video_id", "clip_id", "text", "label", "mode")
+LABEL_FILE = "label.csv"
+MEDIA_LAYOUTS: tuple[tuple[str, str], ...] = (("Raw", ".mp4"), ("wav", ".wav"))
+
+
+class CorpusError(ValueError):
+    """A label file or media tree that cannot be trained on; the message says where."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One labelled utterance. `line` is its line in label.csv, for error messages."""
+
+    video_id: str
+    clip_id: str
+    text: str
+    label: float
+    label_text: float
+    label_audio: float
+    split: str
+    line: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.video_id}/{self.clip_id}"
+
+    def targets(self) -> dict[str, float]:
+        """Regression target of each head (paper 3.3)."""
+        return {"fused": self.label, "text": self.label_text, "audio": self.label_audio}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    label_file: Path
+    root: Path  # media are looked up under this directory
+    clips: tuple[Clip, ...]
+
+    def split(self, name: str) -> list[Clip]:
+        return [clip for clip in self.clips if clip.split == name]
+
+
+def locate_label_file(path: str | Path) -> tuple[Path, Path]:
+    """(label.csv, media root) for a corpus directory or a label file given directly."""
+    path = Path(path)
+    label_file = path / LABEL_FILE if path.is_dir() else path
+    if not label_file.is_file():
+        raise CorpusError(f"{label_file}: no such label file (expected a corpus directory holding {LABEL_FILE}, or the file)")
+    return label_file, label_file.parent
+
+
+def read_corpus(path: str | Path, *, require_text: bool = True) -> Corpus:
+    """Parse and validate the whole label file; raise `CorpusError` listing every bad cell."""
+    label_file, root = locate_label_file(path)
+    with label_file.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise CorpusError(f"{label_file}: missing column(s) {', '.join(missing)} (header has: {', '.join(columns)})")
+        clips, problems = [], []
+        for row in reader:
+            clip, row_problems = _parse_row(row, reader.line_num, require_text)
+            clips.append(clip)
+            problems += row_problems
+    problems += _duplicates(c for c in clips if c is not None)
+    if problems:
+        raise CorpusError(problem_listing(f"{label_file}: {len(problems)} problem(s)", problems))
+    if not clips:
+        raise CorpusError(f"{label_file}: no clips")
+    return Corpus(label_file=label_file, root=root, clips=tuple(clips))
+
+
+def _parse_row(row: dict[str, str | None], line: int, require_text: bool) -> tuple[Clip | None, list[str]]:
+    problems: list[str] = []
+
+    def where(column: str) -> str:
+        return f"line {line}, column {column}"
+
+    if None in row:  # DictReader puts surplus cells under the key None
+        problems.append(f"line {line}: more cells than the header has columns")
+    cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
+    for column in ("video_id", "clip_id"):
+        if not cells.get(column):
+            problems.append(f"{where(column)}: empty")
+    if require_text and not cells.get("text"):
+        problems.append(f"{where('text')}: empty transcript")
+    split = cells.get("mode", "")
+    if split not in SPLITS:
+        problems.append(f"{where('mode')}: unknown split {split!r} (use {', '.join(SPLITS)})")
+
+    def number(column: str, optional: bool) -> float | None:
+        value = cells.get(column, "")
+        if optional and not value:
+            return None
+        try:
+            parsed = float(value)
+        except ValueError:
+            problems.append(f"{where(column)}: {value!r} is not a number")
+            return None
+        if not math.isfinite(parsed):
+            problems.append(f"{where(column)}: {value!r} is not a finite number")
+            return None
+        return parsed
+
+    label = number("label", optional=False)
+    label_text = number("label_T", optional=True)
+    label_audio = number("label_A", optional=True)
+    if problems:
+        return None, problems
+    return (
+        Clip(
+            video_id=cells["video_id"],
+            clip_id=cells["clip_id"],
+            text=cells.get("text", ""),
+            label=label,
+            label_text=label if label_text is None else label_text,
+            label_audio=label if label_audio is None else label_audio,
+            split=split,
+            line=line,
+        ),
+        [],
+    )
+
+
+def _duplicates(clips: Iterable[Clip]) -> list[str]:
+    first_line: dict[str, int] = {}
+    problems = []
+    for clip in clips:
+        if clip.key in first_line:
+            problems.append(f"line {clip.line}: clip {clip.key} repeats line {first_line[clip.key]}")
+        else:
+            first_line[clip.key] = clip.line
+    return problems
+
+
+def media_candidates(root: Path, clip: Clip) -> list[Path]:
+    """Where a clip's media may be, in order: as named, then with CH-SIMS's 4-digit zero padding."""
+    names = [clip.clip_id]
+    if clip.clip_id.isdigit() and clip.clip_id.zfill(4) != clip.clip_id:
+        names.append(clip.clip_id.zfill(4))
+    return [root / folder / clip.video_id / f"{name}{suffix}" for folder, suffix in MEDIA_LAYOUTS for name in names]
+
+
+def find_media(root: Path, clip: Clip) -> Path | None:
+    return next((p for p in media_candidates(root, clip) if p.is_file()), None)
+
+
+def problem_listing(title: str, items: Sequence[str], limit: int = 20) -> str:
+    """A multi-line error message naming (up to `limit` of) the items concerned."""
+    shown = "\n  ".join(items[:limit])
+    more = f"\n  ... and {len(items) - limit} more" if len(items) > limit else ""
+    return f"{title}:\n  {shown}{more}"

@@ -1,0 +1,131 @@
+"""From validated clips to model batches: find the media, decode it once, measure lengths.
+
+Media problems are gathered for the whole corpus before training starts, so
+a user learns about every missing or broken file at once rather than one
+crash per epoch. With `skip_bad_media` those clips are dropped instead and
+counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from mmml.config import ModelConfig
+from mmml.preprocessing import Preprocessor
+
+from .audio_cache import AudioCache, entry_length, load_entry
+from .dataset import Clip, Corpus, CorpusError, media_candidates, find_media, problem_listing
+
+
+@dataclass(frozen=True)
+class Example:
+    clip: Clip
+    audio: Path | None  # decoded-audio cache entry; None: not decoded, the model sees audio as missing
+
+
+@dataclass
+class Examples:
+    """The usable clips of each requested split, and what was skipped and why."""
+
+    splits: dict[str, list[Example]]
+    skipped: list[str] = field(default_factory=list)
+
+
+def prepare_examples(
+    corpus: Corpus,
+    splits: Sequence[str],
+    config: ModelConfig,
+    *,
+    cache: AudioCache | None = None,
+    skip_bad_media: bool = False,
+    progress: bool = True,
+) -> Examples:
+    """Examples for `splits`; audio is decoded into the cache when the model uses it."""
+    clips = {name: corpus.split(name) for name in splits}
+    for name, members in clips.items():
+        if not members:
+            raise CorpusError(f"{corpus.label_file}: split {name!r} has no clips")
+    if not config.uses_audio:
+        return Examples({name: [Example(c, None) for c in members] for name, members in clips.items()})
+
+    cache = cache or AudioCache(sample_rate=config.audio.sampling_rate)
+    wanted = [clip for members in clips.values() for clip in members]
+    entries, problems = _decode(corpus.root, wanted, cache, progress)
+    if problems and not skip_bad_media:
+        raise CorpusError(
+            problem_listing(
+                f"{len(problems)} clip(s) have missing or undecodable media "
+                "(fix them, or pass --skip-bad-media to leave them out)",
+                problems,
+            )
+        )
+    return Examples(
+        {name: [Example(c, entries[c.key]) for c in members if c.key in entries] for name, members in clips.items()},
+        skipped=problems,
+    )
+
+
+def _decode(
+    root: Path, clips: list[Clip], cache: AudioCache, progress: bool
+) -> tuple[dict[str, Path], list[str]]:
+    problems: list[str] = []
+    located: list[tuple[Clip, Path]] = []
+    for clip in clips:
+        media = find_media(root, clip)
+        if media is None:
+            looked = ", ".join(str(p.relative_to(root)) for p in media_candidates(root, clip))
+            problems.append(f"clip {clip.key} (line {clip.line}): no media file (looked for {looked})")
+        else:
+            located.append((clip, media))
+    with tqdm(total=len(located), desc="decoding audio", unit="clip", disable=not progress) as bar:
+        results = cache.ensure_all([media for _, media in located], progress=lambda: bar.update(1))
+    entries: dict[str, Path] = {}
+    for (clip, media), result in zip(located, results):
+        if isinstance(result, Exception):
+            problems.append(f"clip {clip.key} (line {clip.line}): cannot decode {media}: {result}")
+        else:
+            entries[clip.key] = result
+    return entries, problems
+
+
+def sort_lengths(examples: Sequence[Example], preprocessor: Preprocessor) -> list[float]:
+    """Each example's padded cost as a fraction of its canvas: what length-aware batching sorts by.
+
+    Text pads to the longest transcript in the batch; audio does too unless
+    the model puts every clip on a fixed `max_seconds` canvas.
+    """
+    config = preprocessor.config
+    lengths = [0.0] * len(examples)
+    if config.uses_text:
+        ids = preprocessor.tokenizer(
+            [e.clip.text for e in examples], truncation=True, max_length=config.text.max_tokens
+        )["input_ids"]
+        lengths = [n + len(tokens) / config.text.max_tokens for n, tokens in zip(lengths, ids)]
+    if config.uses_audio and not config.audio.pad_to_max:
+        limit = preprocessor.max_samples
+        lengths = [n + (min(entry_length(e.audio), limit) / limit if e.audio else 0.0) for n, e in zip(lengths, examples)]
+    return lengths
+
+
+def collate(
+    examples: Sequence[Example], preprocessor: Preprocessor, device: torch.device
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(model inputs, per-head targets) for a batch, on `device`."""
+    config = preprocessor.config
+    texts = [e.clip.text for e in examples] if config.uses_text else None
+    audios = (
+        [load_entry(e.audio, preprocessor.max_samples) if e.audio else None for e in examples]
+        if config.uses_audio
+        else None
+    )
+    inputs = {k: v.to(device) for k, v in preprocessor(texts, audios).items()}
+    targets = {
+        head: torch.tensor([e.clip.targets()[head] for e in examples], dtype=torch.float32, device=device)
+        for head in ("fused", "text", "audio")
+    }
+    return inputs, targets

@@ -1,0 +1,76 @@
+"""Results across seeds: mean ± standard deviation, as JSON and as the paper prints them.
+
+The paper's ablation tables (3–6) show accuracies and F1 in percent and MAE
+and Corr multiplied by 100, one row per configuration; `markdown_table`
+lays results out the same way so they can be read side by side.
+The standard deviation is the sample one (ddof=1); a single seed has 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+Metrics = Mapping[str, float]
+Summary = dict[str, dict[str, float]]  # metric -> {"mean": ..., "std": ...}
+
+COLUMNS = {
+    "mosi": ("Has0_acc_2", "Has0_F1", "Non0_acc_2", "Non0_F1", "Acc5", "Acc7", "MAE", "Corr"),
+    "sims": ("Acc2", "Acc3", "Acc5", "F1", "MAE", "Corr"),
+}
+HEADERS = {
+    "Has0_acc_2": "Has0 Acc2", "Has0_F1": "Has0 F1", "Non0_acc_2": "Non0 Acc2", "Non0_F1": "Non0 F1",
+    "Acc2": "Acc2", "Acc3": "Acc3", "Acc5": "Acc5", "Acc7": "Acc7", "F1": "F1", "MAE": "MAE×100", "Corr": "Corr×100",
+}
+
+
+def aggregate(runs: Sequence[Metrics]) -> Summary:
+    """Mean and sample standard deviation of each metric over runs (seeds)."""
+    if not runs:
+        raise ValueError("no runs to aggregate")
+    summary: Summary = {}
+    for name in runs[0]:
+        values = np.array([run[name] for run in runs], dtype=np.float64)
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        summary[name] = {"mean": round(float(np.mean(values)), 4), "std": round(std, 4)}
+    return summary
+
+
+def metric_columns(dataset: str) -> tuple[str, ...]:
+    return COLUMNS["sims" if dataset.lower() == "sims" else "mosi"]
+
+
+def format_cell(cell: Mapping[str, float]) -> str:
+    """'mean ± std' scaled by 100, two decimals: how the paper prints every metric."""
+    mean, std = cell["mean"], cell["std"]
+    if math.isnan(mean):
+        return "n/a"
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def markdown_table(rows: Mapping[str, Summary], dataset: str, caption: str | None = None) -> str:
+    """One row per configuration, one column per metric, paper style."""
+    columns = metric_columns(dataset)
+    lines = [
+        "| | " + " | ".join(HEADERS[c] for c in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    lines += [f"| {name} | " + " | ".join(format_cell(summary[c]) for c in columns) + " |" for name, summary in rows.items()]
+    if caption:
+        lines += ["", caption]
+    return "\n".join(lines) + "\n"
+
+
+def write_json(data: Any, path: Path) -> None:
+    """JSON written atomically, NaN kept as `NaN` (Python's json reads it back)."""
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,363 @@
+"""Training MMML: one AdamW optimiser per seed, early stopping on validation loss, resumable.
+
+    <out>/train_config.json          the TrainConfig of the run (a different one is refused)
+    <out>/seed-<s>/best/             best checkpoint of seed s (mmml.checkpoint layout)
+    <out>/seed-<s>/resume/           resume point after the last finished epoch (removed when done)
+    <out>/seed-<s>/result.json       best epoch, per-epoch history, metrics on valid and test per head
+    <out>/summary.json, summary.md   mean ± std over seeds
+    <out>/skipped_media.txt          clips left out with --skip-bad-media, and why
+
+Model selection and the headline metrics use the fused head (SPEC §2); the
+text and audio heads are evaluated too, since after multi-loss training each
+is a single-modality model on its own (paper Table 5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mmml.checkpoint import load_checkpoint, save_checkpoint
+from mmml.losses import multi_loss
+from mmml.metrics import metrics_for
+from mmml.model import MMML
+from mmml.preprocessing import Preprocessor
+
+from . import report
+from .audio_cache import AudioCache
+from .batching import evaluation_batches, training_batches
+from .config import TrainConfig, config_dict, load_train_config, save_train_config
+from .dataset import SPLITS, read_corpus
+from .examples import Example, Examples, collate, prepare_examples, sort_lengths
+from .resume import load_resume_point, save_resume_point
+
+CONFIG_FILE = "train_config.json"
+RESULT_FILE = "result.json"
+HEADS = ("fused", "text", "audio")
+Log = Callable[[str], None]
+
+
+class RunError(ValueError):
+    """A run directory that cannot be continued with the given configuration."""
+
+
+@dataclass
+class Runtime:
+    """How to run, not what to compute: never part of the saved configuration."""
+
+    device: torch.device
+    progress: bool = True
+    log: Log = print
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def fit(config: TrainConfig, out: Path, runtime: Runtime) -> dict[str, Any]:
+    """Train every seed (continuing an interrupted run in `out`), then summarise; returns summary.json's content."""
+    out = Path(out)
+    _claim_run_directory(config, out)
+    corpus = read_corpus(config.data.path, require_text=config.model.uses_text)
+    cache = AudioCache(config.data.audio_cache, sample_rate=config.model.audio.sampling_rate)
+    examples = prepare_examples(
+        corpus, SPLITS, config.model, cache=cache, skip_bad_media=config.data.skip_bad_media, progress=runtime.progress
+    )
+    if examples.skipped:
+        (out / "skipped_media.txt").write_text("\n".join(examples.skipped) + "\n")
+        runtime.log(f"skipped {len(examples.skipped)} clip(s) with missing or undecodable media (see {out / 'skipped_media.txt'})")
+    results = [train_seed(config, examples, seed, out / f"seed-{seed}", runtime) for seed in config.seeds]
+    summary = summarise(config, results, skipped=len(examples.skipped))
+    report.write_json(summary, out / "summary.json")
+    (out / "summary.md").write_text(summary_markdown(summary))
+    return summary
+
+
+def _claim_run_directory(config: TrainConfig, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    saved_path = out / CONFIG_FILE
+    if saved_path.is_file():
+        saved = config_dict(load_train_config(saved_path))
+        if _comparable(saved) != _comparable(config_dict(config)):
+            raise RunError(
+                f"{out} holds a run with a different configuration ({saved_path}); "
+                "choose another --out to start a new run, or repeat the original options to resume it"
+            )
+    else:
+        save_train_config(config, saved_path)
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """What must match to resume: everything but where decoded audio is cached."""
+    data = dict(config["data"], audio_cache=None)
+    return dict(config, data=data)
+
+
+def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Path, runtime: Runtime) -> dict[str, Any]:
+    """Train one seed to early stopping, evaluate its best checkpoint; resumes or reuses earlier work."""
+    result_path = directory / RESULT_FILE
+    if result_path.is_file():
+        runtime.log(f"seed {seed}: already finished ({result_path})")
+        return report.read_json(result_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    _seed_everything(seed)
+    model = MMML.from_config(config.model).to(runtime.device)
+    preprocessor = Preprocessor.from_config(config.model)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.optim.lr, weight_decay=config.optim.weight_decay
+    )
+    progress = load_resume_point(directory / "resume", model, optimizer) or {
+        "epoch": 0, "best_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []
+    }
+    if progress["epoch"]:
+        runtime.log(f"seed {seed}: resuming after epoch {progress['epoch']}")
+    train, valid = examples.splits["train"], examples.splits["valid"]
+    train_lengths = sort_lengths(train, preprocessor)
+    amp = _autocast(config, runtime.device)
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=amp.enabled and amp.dtype == torch.float16)
+
+    while progress["epoch"] < config.optim.max_epochs and progress["bad_epochs"] < config.early_stop.patience:
+        epoch = progress["epoch"] + 1
+        started = time.perf_counter()
+        batches = training_batches(
+            train_lengths, config.optim.batch_size, seed=seed, epoch=epoch, length_aware=config.optim.length_batching
+        )
+        train_loss = _train_epoch(model, optimizer, scaler, amp, train, batches, preprocessor, config, runtime, f"seed {seed} epoch {epoch}")
+        valid_loss = validation_loss(model, preprocessor, valid, config, runtime.device)
+        seconds = time.perf_counter() - started
+        improved = progress["best_loss"] is None or valid_loss < progress["best_loss"] - config.early_stop.min_delta
+        if improved:
+            progress.update(best_loss=valid_loss, best_epoch=epoch, bad_epochs=0)
+            save_checkpoint(
+                directory / "best", model, preprocessor,
+                metadata={"train_config": config_dict(config), "seed": seed, "epoch": epoch, "valid_loss": valid_loss},
+            )
+        else:
+            progress["bad_epochs"] += 1
+        progress["epoch"] = epoch
+        progress["history"].append(
+            {"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss, "seconds": round(seconds, 2),
+             "clips_per_second": round(len(train) / seconds, 2)}
+        )
+        runtime.log(
+            f"seed {seed} epoch {epoch}: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}"
+            + (" (best)" if improved else f" ({progress['bad_epochs']}/{config.early_stop.patience} without improvement)")
+        )
+        save_resume_point(directory / "resume", model, optimizer, progress)
+
+    del model, optimizer
+    result = {
+        "seed": seed,
+        "best_epoch": progress["best_epoch"],
+        "epochs": progress["epoch"],
+        "stopped_early": progress["bad_epochs"] >= config.early_stop.patience,
+        "history": progress["history"],
+        **evaluate_best(directory / "best", examples, config, runtime.device),
+    }
+    report.write_json(result, result_path)
+    shutil.rmtree(directory / "resume", ignore_errors=True)
+    return result
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class _Autocast:
+    enabled: bool
+    dtype: torch.dtype | None
+
+    def context(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if not self.enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=self.dtype)
+
+
+def _autocast(config: TrainConfig, device: torch.device) -> _Autocast:
+    """bf16 where the GPU has it, fp16 with loss scaling otherwise; full precision on CPU."""
+    if not config.optim.mixed_precision or device.type != "cuda":
+        return _Autocast(False, None)
+    return _Autocast(True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+
+
+def _train_epoch(
+    model: MMML,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    amp: _Autocast,
+    train: Sequence[Example],
+    batches: list[list[int]],
+    preprocessor: Preprocessor,
+    config: TrainConfig,
+    runtime: Runtime,
+    description: str,
+) -> float:
+    """One pass over the training split; returns the mean training loss per clip."""
+    model.train()
+    weights, accumulation = config.loss_weights(), config.optim.grad_accumulation
+    total, seen = 0.0, 0
+    optimizer.zero_grad(set_to_none=True)
+    with tqdm(total=len(train), desc=description, unit="clip", disable=not runtime.progress, leave=False) as bar:
+        for step, indices in enumerate(batches):
+            inputs, targets = collate([train[i] for i in indices], preprocessor, runtime.device)
+            with amp.context(runtime.device):
+                loss = multi_loss(model(**inputs), targets, weights, config.loss.kind)
+            scaler.scale(loss / accumulation).backward()
+            if (step + 1) % accumulation == 0 or step + 1 == len(batches):
+                _optimizer_step(model, optimizer, scaler, config.optim.max_grad_norm)
+            total += loss.item() * len(indices)
+            seen += len(indices)
+            bar.update(len(indices))
+            bar.set_postfix(loss=f"{total / seen:.4f}")  # tqdm itself shows clips per second
+    return total / seen
+
+
+def _optimizer_step(
+    model: MMML, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, max_grad_norm: float | None
+) -> None:
+    if max_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+
+@torch.inference_mode()
+def predict(
+    model: MMML, preprocessor: Preprocessor, examples: Sequence[Example], device: torch.device, batch_size: int = 32
+) -> dict[str, np.ndarray]:
+    """Scores of every head the model has, in the order of `examples`."""
+    model.eval()
+    lengths = sort_lengths(examples, preprocessor)
+    outputs: dict[str, np.ndarray] = {}
+    for indices in evaluation_batches(lengths, batch_size):
+        inputs, _ = collate([examples[i] for i in indices], preprocessor, device)
+        scores = model(**inputs)
+        for head in HEADS:
+            values = getattr(scores, head)
+            if values is not None:
+                column = outputs.setdefault(head, np.full(len(examples), np.nan))
+                column[indices] = values.float().cpu().numpy()
+    return outputs
+
+
+def targets(examples: Sequence[Example], head: str) -> np.ndarray:
+    return np.array([e.clip.targets()[head] for e in examples], dtype=np.float64)
+
+
+def regression_loss(predictions: np.ndarray, labels: np.ndarray, kind: str) -> float:
+    errors = predictions - labels
+    return float(np.mean(errors**2) if kind == "mse" else np.mean(np.abs(errors)))
+
+
+def validation_loss(
+    model: MMML, preprocessor: Preprocessor, valid: Sequence[Example], config: TrainConfig, device: torch.device
+) -> float:
+    """The fused head's loss on the validation split: the early-stopping and model-selection criterion."""
+    fused = predict(model, preprocessor, valid, device, config.optim.batch_size)["fused"]
+    return regression_loss(fused, targets(valid, "fused"), config.loss.kind)
+
+
+def head_metrics(
+    scores: dict[str, np.ndarray], examples: Sequence[Example], dataset: str
+) -> dict[str, dict[str, float]]:
+    """Metrics of each head against its own label (label_T/label_A where the corpus has them)."""
+    metric = metrics_for(dataset)
+    return {head: metric(values, targets(examples, head)) for head, values in scores.items()}
+
+
+def evaluate_best(best: Path, examples: Examples, config: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """Metrics of the best checkpoint per split and head (a single-modality model has one head)."""
+    checkpoint = load_checkpoint(best, device=device)
+    single = config.model.fusion.variant in ("text-only", "audio-only")
+    metrics = {}
+    for split in ("valid", "test"):
+        scores = predict(checkpoint.model, checkpoint.preprocessor, examples.splits[split], device, config.optim.batch_size)
+        scores = {"fused": scores["fused"]} if single else scores
+        metrics[split] = head_metrics(scores, examples.splits[split], config.data.dataset)
+    return {"checkpoint": str(best), "checkpoint_id": checkpoint.id, "metrics": metrics}
+
+
+def summarise(config: TrainConfig, results: Sequence[dict[str, Any]], skipped: int = 0) -> dict[str, Any]:
+    """Mean ± std over seeds for every split and head."""
+    heads = results[0]["metrics"]["test"].keys()
+    return {
+        "dataset": config.data.dataset,
+        "seeds": [r["seed"] for r in results],
+        "skipped_clips": skipped,
+        "config": config_dict(config),
+        "per_seed": {str(r["seed"]): {k: r[k] for k in ("best_epoch", "epochs", "checkpoint", "checkpoint_id", "metrics")} for r in results},
+        **{
+            split: {head: report.aggregate([r["metrics"][split][head] for r in results]) for head in heads}
+            for split in ("valid", "test")
+        },
+    }
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    dataset = summary["dataset"]
+    seeds = ", ".join(str(s) for s in summary["seeds"])
+    parts = []
+    for split in ("test", "valid"):
+        rows = {f"{head} head": table for head, table in summary[split].items()}
+        parts.append(f"### {split} split (mean ± std over seeds {seeds})\n\n" + report.markdown_table(rows, dataset))
+    return "\n".join(parts)
+
+
+def evaluate_checkpoint(
+    checkpoint_dir: Path,
+    data: str,
+    split: str,
+    *,
+    head: str = "fused",
+    dataset: str = "custom",
+    audio_cache: str | None = None,
+    skip_bad_media: bool = False,
+    batch_size: int = 32,
+    runtime: Runtime,
+) -> dict[str, Any]:
+    """Metrics of one head of a saved checkpoint on one split of a corpus.
+
+    `head="text"` runs the text subnet alone (paper Table 5): the audio is
+    then neither needed nor decoded, and the model sees it as missing.
+    """
+    checkpoint = load_checkpoint(checkpoint_dir, device=runtime.device)
+    config = checkpoint.config
+    available = [h for h in HEADS if h == "fused" or getattr(checkpoint.model, f"{h}_head") is not None]
+    if head not in available:
+        raise ValueError(f"{checkpoint_dir}: no {head!r} head in a {config.fusion.variant!r} model (has: {', '.join(available)})")
+    corpus = read_corpus(data, require_text=config.uses_text)
+    examples = prepare_examples(
+        corpus, [split], replace(config, fusion=replace(config.fusion, variant="text-only")) if head == "text" else config,
+        cache=AudioCache(audio_cache, sample_rate=config.audio.sampling_rate),
+        skip_bad_media=skip_bad_media, progress=runtime.progress,
+    )
+    clips = examples.splits[split]
+    scores = predict(checkpoint.model, checkpoint.preprocessor, clips, runtime.device, batch_size)[head]
+    return {
+        "checkpoint": str(checkpoint_dir),
+        "checkpoint_id": checkpoint.id,
+        "split": split,
+        "head": head,
+        "clips": len(clips),
+        "skipped_clips": len(examples.skipped),
+        "metrics": metrics_for(dataset)(scores, targets(clips, head)),
+    }
