@@ -28,3 +28,11 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mmml.tiny import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny_checkpoint") / "model")
+
+
+@pytest.fixture(scope="session")
+def mmsa_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 16-clip MMSA-layout corpus (label.csv, Raw/*.mp4 and wav/*.wav) spoken by espeak-ng."""
+    from tests.mmsa_corpus import build_corpus
+
+    return build_corpus(tmp_path_factory.mktemp("mmsa_corpus"))
