@@ -87,7 +87,8 @@ def _decode(
     entries: dict[str, Path] = {}
     for (clip, media), result in zip(located, results):
         if isinstance(result, Exception):
-            problems.append(f"clip {clip.key} (line {clip.line}): cannot decode {media}: {result}")
+            reason = " ".join(str(result).split())  # ffmpeg's multi-line stderr on one line per clip
+            problems.append(f"clip {clip.key} (line {clip.line}): cannot decode {media}: {reason}")
         else:
             entries[clip.key] = result
     return entries, problems
