@@ -84,7 +84,7 @@ def test_text_subnet_of_a_multimodal_checkpoint_runs_without_audio(
 
     code, _, stderr = run(["evaluate", str(out / "seed-3" / "best"), "--data", str(labels_only), "--quiet"], capsys)
     assert code == 1 and "4 clip(s) have missing or undecodable media" in stderr
-    assert "clip vid_b/2 (line 5): no media file" in stderr  # the first test clip
+    assert "clip vid_a/4 (line 8): no media file" in stderr  # the first test clip
 
 
 def test_experiment_group_prints_one_comparison_table(tiny: dict, mmsa_corpus: Path, tmp_path: Path, capsys) -> None:
