@@ -1,0 +1,261 @@
+"""Ray wiring: the stages as a streaming Ray Data pipeline, one video's results at a time.
+
+    videos ─ map(demux) ─ flat_map(Transcribe) ─ map_batches(Score) ─▶ driver
+             tasks         actor pool            actor pool
+
+* Demux runs as plain tasks, so ffmpeg decodes the next videos while the ASR
+  actors transcribe the current ones (decode overlaps ASR).
+* Transcribe and Score are actor pools: Whisper and the MMML checkpoint are
+  loaded once per actor (`__init__`), in the style of Ray's batch-inference
+  examples. Score batches utterances across videos.
+* Ray Data streams: with one video per input block and an object-store
+  budget, memory holds a bounded number of waveforms however large the
+  corpus. The driver keeps only text rows of videos still in flight.
+* Failures stay per video: a stage that cannot handle a video emits an error
+  row instead of raising, so the run goes on. A dying actor is restarted and
+  its task retried (Ray Data's default for actor pools); a dying task is
+  retried by Ray.
+
+The driver regroups utterance rows by video and yields a `VideoResult` once
+every row of a video has arrived; the caller (`annotate.run`) persists it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from .demux import decode_audio
+from .discover import Video
+from .score import ScoreOptions, load_scorer, score, utterance_audio
+from .segment import SegmentOptions, utterances
+from .transcribe import ASROptions, SAMPLE_RATE, load_asr, transcribe
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Where and how wide the pipeline runs. None of these change a single output value."""
+
+    ray_address: str | None = None  # None: start a local Ray for this run
+    num_cpus: int | None = None  # CPUs of the local Ray (None: all)
+    asr_workers: int = 1
+    score_workers: int = 1
+    demux_workers: int = 2  # concurrent ffmpeg decodes
+    asr_cpus: float = 1.0  # logical CPUs reserved per ASR actor (fractional is fine)
+    score_cpus: float = 0.5
+    demux_cpus: float = 0.25
+    asr_gpus: float | None = None  # None: 0.5 when the cluster has GPUs, else 0
+    score_gpus: float | None = None
+    object_store_mb: int = 2048  # budget for in-flight waveforms and utterance audio
+    demux_timeout_s: float = 600.0  # per file
+
+
+@dataclass
+class VideoResult:
+    video: Video
+    rows: list[dict[str, Any]] = field(default_factory=list)  # utterance rows (`pipelines.write.UTTERANCES`)
+    error: dict[str, Any] | None = None  # error row (`pipelines.write.ERRORS`)
+    audio_seconds: float = 0.0
+
+
+class NoSpeech(ValueError):
+    """A decodable file in which VAD and ASR found nothing to annotate."""
+
+
+# ---------------------------------------------------------------- stages (Ray-free callables)
+
+def demux_row(row: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """{video_path, video_id} -> the same with `audio` (float32 16 kHz), or an error row."""
+    try:
+        audio = decode_audio(row["video_path"], sample_rate=SAMPLE_RATE, timeout_s=timeout_s)
+    except Exception as err:  # one bad file must never stop the run
+        return _error_row(row, "demux", err)
+    return {**row, "audio": audio, **_NO_ERROR}
+
+
+class Transcribe:
+    """VAD + Whisper + utterance boundaries; one Whisper per actor."""
+
+    def __init__(self, asr: ASROptions, segment: SegmentOptions, device: str | None = None) -> None:
+        self.asr, self.segment = asr, segment
+        self.pipeline = load_asr(asr, device)
+
+    def __call__(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        if row["error_stage"]:
+            return [row]
+        waveform = row.pop("audio")
+        try:
+            transcript = transcribe(self.pipeline, waveform, self.asr)
+            found = utterances(transcript.words, transcript.speech, self.segment)
+            if not found:
+                raise NoSpeech(
+                    f"{row['video_path']}: no speech found in {transcript.duration:.1f} s of audio "
+                    "(silent or no voice); nothing to annotate"
+                )
+        except Exception as err:
+            return [_error_row(row, "segment", err, duration=len(waveform) / SAMPLE_RATE)]
+        return [
+            {
+                **row,
+                "utterance": i,
+                "start": round(u.start, 3),
+                "end": round(u.end, 3),
+                "text": u.text,
+                "language": transcript.language,
+                "language_probability": transcript.language_probability,
+                "asr_confidence": np.nan if u.asr_confidence is None else u.asr_confidence,
+                "asr_model": self.asr.model,
+                "n_utterances": len(found),
+                "duration": transcript.duration,
+                "audio": np.ascontiguousarray(utterance_audio(waveform, u.start, u.end)),
+                **_NO_ERROR,
+            }
+            for i, u in enumerate(found)
+        ]
+
+
+class Score:
+    """MMML scoring of utterance batches (which may span videos); one checkpoint per actor."""
+
+    def __init__(self, options: ScoreOptions, device: str | None = None) -> None:
+        self.options = options
+        self.checkpoint = load_scorer(options, device)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        audios = list(batch.pop("audio"))
+        size = len(audios)
+        heads = {name: np.full(size, np.nan, np.float32) for name in ("score_fused", "score_text", "score_audio")}
+        todo = np.flatnonzero(batch["error_stage"] == "")
+        try:
+            scores = score(
+                self.checkpoint, [batch["text"][i] for i in todo], [audios[i] for i in todo], self.options.batch_size
+            )
+            for name, values in zip(heads, (scores.fused, scores.text, scores.audio)):
+                heads[name][todo] = values
+        except Exception as err:  # the whole batch failed: every video in it is reported, none crashes the run
+            for i in todo:
+                batch["error_stage"][i], batch["error_type"][i] = "score", type(err).__name__
+                batch["error_message"][i] = f"{batch['video_path'][i]}: {err}"
+        return {**batch, **heads, "model_id": np.full(size, self.checkpoint.id, dtype=object)}
+
+
+# ---------------------------------------------------------------- the Ray pipeline
+
+def run(
+    videos: list[Video], asr: ASROptions, segment: SegmentOptions, scoring: ScoreOptions, engine: EngineOptions
+) -> Iterator[VideoResult]:
+    """Annotate `videos` on the connected Ray cluster, yielding each video's result as soon as it is complete."""
+    import ray
+
+    if not videos:
+        return
+    _configure_data_context(engine)
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    asr_gpus = _gpus(engine.asr_gpus, has_gpu)
+    score_gpus = _gpus(engine.score_gpus, has_gpu)
+    items = [{"video_path": v.path, "video_id": v.video_id} for v in videos]
+    dataset = (
+        ray.data.from_items(items, override_num_blocks=len(items))  # one video per block: bounded streaming
+        .map(demux_row, fn_kwargs={"timeout_s": engine.demux_timeout_s},
+             num_cpus=engine.demux_cpus, concurrency=engine.demux_workers)
+        .flat_map(Transcribe, fn_constructor_kwargs={"asr": asr, "segment": segment, "device": _device(asr_gpus)},
+                  concurrency=engine.asr_workers, num_cpus=engine.asr_cpus, num_gpus=asr_gpus)
+        .map_batches(Score, fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
+                     batch_size=scoring.batch_size, batch_format="numpy",
+                     concurrency=engine.score_workers, num_cpus=engine.score_cpus, num_gpus=score_gpus)
+    )
+    by_id = {v.video_id: v for v in videos}
+    collector = _Collector()
+    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for row in batch.to_pylist():
+            result = collector.add(row, by_id[row["video_id"]])
+            if result is not None:
+                yield result
+
+
+def start_ray(engine: EngineOptions) -> None:
+    """Join `engine.ray_address`, or start a private local Ray (no dashboard) for this run."""
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if ray.is_initialized():
+        return
+    common = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+    if engine.ray_address:
+        ray.init(address=engine.ray_address, **common)
+    else:
+        ray.init(num_cpus=engine.num_cpus or os.cpu_count(), **common)
+
+
+def _configure_data_context(engine: EngineOptions) -> None:
+    from ray.data import DataContext, ExecutionResources
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = False  # the command draws its own bar
+    context.print_on_execution_start = False
+    context.execution_options.resource_limits = ExecutionResources(object_store_memory=engine.object_store_mb * 2**20)
+
+
+def _gpus(requested: float | None, has_gpu: bool) -> float:
+    if requested is not None:
+        return requested
+    return 0.5 if has_gpu else 0.0
+
+
+def _device(gpus: float) -> str:
+    return "cuda" if gpus > 0 else "cpu"
+
+
+# ---------------------------------------------------------------- rows
+
+_NO_ERROR = {"error_stage": "", "error_type": "", "error_message": ""}
+_EMPTY_UTTERANCE = {
+    "utterance": -1, "start": np.nan, "end": np.nan, "text": "", "language": "", "language_probability": np.nan,
+    "asr_confidence": np.nan, "asr_model": "", "n_utterances": 0, "duration": 0.0,
+    "audio": np.zeros(0, np.float32),
+}
+
+
+def _error_row(row: dict[str, Any], stage: str, err: Exception, duration: float = 0.0) -> dict[str, Any]:
+    message = str(err) if row["video_path"] in str(err) else f"{row['video_path']}: {err}"
+    return {
+        "video_path": row["video_path"], "video_id": row["video_id"], **_EMPTY_UTTERANCE, "duration": duration,
+        "error_stage": stage, "error_type": type(err).__name__, "error_message": message,
+    }
+
+
+class _Collector:
+    """Regroups the stream of rows into whole videos (rows of one video may arrive in several batches)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, dict[int, dict[str, Any]]] = {}
+
+    def add(self, row: dict[str, Any], video: Video) -> VideoResult | None:
+        if row["utterance"] < 0:  # failed before segmentation: the only row of its video
+            return VideoResult(video, error=_error_fields(row), audio_seconds=row["duration"])
+        rows = self.pending.setdefault(video.video_id, {})
+        rows[row["utterance"]] = row  # keyed: a retried task can never duplicate a row
+        if len(rows) < row["n_utterances"]:
+            return None
+        del self.pending[video.video_id]
+        ordered = [rows[i] for i in sorted(rows)]
+        failed = next((r for r in ordered if r["error_stage"]), None)
+        if failed is not None:
+            return VideoResult(video, error=_error_fields(failed), audio_seconds=row["duration"])
+        return VideoResult(video, rows=[_output_fields(r) for r in ordered], audio_seconds=row["duration"])
+
+
+_OUTPUT = ("video_path", "video_id", "utterance", "start", "end", "text", "language", "language_probability",
+           "asr_confidence", "score_fused", "score_text", "score_audio", "model_id", "asr_model")
+
+
+def _output_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: row[name] for name in _OUTPUT}
+
+
+def _error_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {"video_path": row["video_path"], "video_id": row["video_id"], "stage": row["error_stage"],
+            "error_type": row["error_type"], "message": row["error_message"]}

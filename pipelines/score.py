@@ -1,0 +1,77 @@
+"""Stage 4: score utterances with an MMML checkpoint: fused, text and audio heads.
+
+Utterances are scored in batches that may mix videos (the caller decides
+what goes into a batch); the checkpoint pads audio to a fixed canvas, so a
+score does not depend on its batch mates. An utterance without words is
+scored with its text missing (`None`): the fused head still answers from
+the audio, the text head gives NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from mmml.checkpoint import Checkpoint, load_checkpoint
+
+from .transcribe import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    checkpoint: str = ""  # MMML checkpoint directory (`--model`)
+    batch_size: int = 16  # utterances per forward pass
+    device: str = "auto"  # "cpu", "cuda" or "auto"
+    torch_threads: int = 1  # intra-op threads on CPU (workers share the machine with ASR)
+
+
+@dataclass(frozen=True)
+class HeadScores:
+    fused: np.ndarray  # float32 [N]; NaN where a head is absent or its modality missing
+    text: np.ndarray
+    audio: np.ndarray
+
+
+def load_scorer(options: ScoreOptions, device: str | None = None) -> Checkpoint:
+    """Load (and checksum-verify) the checkpoint once per worker."""
+    device = device or options.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and options.torch_threads > 0:
+        torch.set_num_threads(options.torch_threads)
+    return load_checkpoint(options.checkpoint, device=device)
+
+
+def utterance_audio(waveform: np.ndarray, start: float, end: float) -> np.ndarray:
+    """The samples between `start` and `end` seconds (a view, not a copy)."""
+    return waveform[max(0, int(round(start * SAMPLE_RATE))) : int(round(end * SAMPLE_RATE))]
+
+
+@torch.inference_mode()
+def score(
+    checkpoint: Checkpoint, texts: Sequence[str], audios: Sequence[np.ndarray], batch_size: int = 16
+) -> HeadScores:
+    """Scores of every (text, audio) pair; empty text or audio counts as that modality missing."""
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    device = next(checkpoint.model.parameters()).device
+    for low in range(0, len(texts), batch_size):
+        batch_texts = [t if t and t.strip() else None for t in texts[low : low + batch_size]]
+        batch_audios = [a if a is not None and len(a) else None for a in audios[low : low + batch_size]]
+        inputs = {k: v.to(device) for k, v in checkpoint.preprocessor(batch_texts, batch_audios).items()}
+        scores = checkpoint.model(**inputs)
+        size = len(batch_texts)
+        parts.append(tuple(_numpy(head, size) for head in (scores.fused, scores.text, scores.audio)))
+    if not parts:
+        empty = np.zeros(0, np.float32)
+        return HeadScores(empty, empty, empty)
+    fused, text, audio = (np.concatenate(column) for column in zip(*parts))
+    return HeadScores(fused, text, audio)
+
+
+def _numpy(head: torch.Tensor | None, size: int) -> np.ndarray:
+    if head is None:  # the variant has no such head
+        return np.full(size, np.nan, np.float32)
+    return head.detach().float().cpu().numpy().reshape(size)

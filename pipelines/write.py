@@ -1,0 +1,90 @@
+"""Stage 5: the output tables (SPEC §4), written atomically.
+
+Plain Parquet with primitive column types only (strings, int32, float64,
+float32), so pandas, polars, duckdb and Spark read it without conversion.
+Missing values are nulls, not NaN: `asr_confidence` and `score_text` are
+null for an utterance without words, a head a model variant lacks is null.
+
+Every write goes to a temporary file in the target's folder, is flushed to
+disk, then renamed over the target (`os.replace`), so a reader or a resumed
+run sees either the old file or the whole new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+UTTERANCES = pa.schema(
+    [
+        pa.field("video_path", pa.string(), nullable=False),
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("utterance", pa.int32(), nullable=False),  # 0-based, in time order within the video
+        pa.field("start", pa.float64(), nullable=False),  # seconds from the start of the audio stream
+        pa.field("end", pa.float64(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),  # "" when ASR heard no words
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("language_probability", pa.float64(), nullable=False),
+        pa.field("asr_confidence", pa.float64()),  # mean Whisper word probability; null without words
+        pa.field("score_fused", pa.float32()),
+        pa.field("score_text", pa.float32()),  # null without words
+        pa.field("score_audio", pa.float32()),
+        pa.field("model_id", pa.string(), nullable=False),  # MMML checkpoint id (content hash)
+        pa.field("asr_model", pa.string(), nullable=False),
+    ]
+)
+
+ERRORS = pa.schema(
+    [
+        pa.field("video_path", pa.string(), nullable=False),
+        pa.field("video_id", pa.string()),  # null when the file could not even be read
+        pa.field("stage", pa.string(), nullable=False),  # discover | demux | segment | score
+        pa.field("error_type", pa.string(), nullable=False),
+        pa.field("message", pa.string(), nullable=False),
+    ]
+)
+
+METADATA_KEY = b"mmml_annotate"
+
+
+def utterance_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist([_nulls_for_nan(r) for r in rows], schema=UTTERANCES)
+
+
+def error_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=ERRORS)
+
+
+def with_metadata(table: pa.Table, metadata: dict[str, Any]) -> pa.Table:
+    """Attach the run configuration and tool version as Parquet key-value metadata (one JSON value)."""
+    return table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True, default=str)})
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    return json.loads(pq.read_schema(path).metadata[METADATA_KEY])
+
+
+def write_atomic(table: pa.Table, path: str | os.PathLike[str]) -> Path:
+    """Write `table` to `path` so that `path` only ever holds a complete file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    try:
+        with open(partial, "wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def _nulls_for_nan(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
