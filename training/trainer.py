@@ -127,7 +127,7 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
         runtime.log(f"seed {seed}: resuming after epoch {progress['epoch']}")
     train, valid = examples.splits["train"], examples.splits["valid"]
     train_lengths = sort_lengths(train, preprocessor)
-    amp = _autocast(config, runtime.device)
+    amp = autocast_for(config, runtime.device)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=amp.enabled and amp.dtype == torch.float16)
 
     while progress["epoch"] < config.optim.max_epochs and progress["bad_epochs"] < config.early_stop.patience:
@@ -136,7 +136,7 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
         batches = training_batches(
             train_lengths, config.optim.batch_size, seed=seed, epoch=epoch, length_aware=config.optim.length_batching
         )
-        train_loss = _train_epoch(model, optimizer, scaler, amp, train, batches, preprocessor, config, runtime, f"seed {seed} epoch {epoch}")
+        train_loss = train_epoch(model, optimizer, scaler, amp, train, batches, preprocessor, config, runtime, f"seed {seed} epoch {epoch}")
         valid_loss = validation_loss(model, preprocessor, valid, config, runtime.device)
         seconds = time.perf_counter() - started
         improved = progress["best_loss"] is None or valid_loss < progress["best_loss"] - config.early_stop.min_delta
@@ -180,7 +180,7 @@ def _seed_everything(seed: int) -> None:
 
 
 @dataclass(frozen=True)
-class _Autocast:
+class Autocast:
     enabled: bool
     dtype: torch.dtype | None
 
@@ -190,18 +190,18 @@ class _Autocast:
         return torch.autocast(device_type=device.type, dtype=self.dtype)
 
 
-def _autocast(config: TrainConfig, device: torch.device) -> _Autocast:
+def autocast_for(config: TrainConfig, device: torch.device) -> Autocast:
     """bf16 where the GPU has it, fp16 with loss scaling otherwise; full precision on CPU."""
     if not config.optim.mixed_precision or device.type != "cuda":
-        return _Autocast(False, None)
-    return _Autocast(True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        return Autocast(False, None)
+    return Autocast(True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
 
 
-def _train_epoch(
+def train_epoch(
     model: MMML,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
-    amp: _Autocast,
+    amp: Autocast,
     train: Sequence[Example],
     batches: list[list[int]],
     preprocessor: Preprocessor,

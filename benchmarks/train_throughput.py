@@ -1,0 +1,142 @@
+"""Training throughput: clips per second and peak memory, with and without length-aware batching.
+
+Runs the trainer's own epoch loop (`training.trainer.train_epoch`: collate,
+forward, multi-loss, backward, AdamW step) over the first `--clips` training
+clips of a corpus, once per (model, batching) pair, each in a fresh process
+so that peak memory (max RSS on CPU, max allocated on CUDA) belongs to that
+pair alone. A first, untimed epoch warms up kernels and allocators; the
+second epoch is timed.
+
+    python benchmarks/train_throughput.py --data ../shared/data/mosi_label.csv
+
+Models: `tiny` (2-layer, 32-wide random RoBERTa; `mmml.tiny`) and `minilm`
+(packaged all-MiniLM-L6-v2), both text-only so the real MOSI labels need no
+media; `--modalities text,audio` with an MMSA corpus that has media adds the
+audio encoder and the fusion network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mmml.config import FusionConfig, ModelConfig, TextEncoderConfig  # noqa: E402
+from mmml.tiny import tiny_model_config  # noqa: E402
+from training.batching import padding_fraction, training_batches  # noqa: E402
+from training.config import DataConfig, OptimConfig, TrainConfig  # noqa: E402
+from training.dataset import read_corpus  # noqa: E402
+from training.examples import prepare_examples, sort_lengths  # noqa: E402
+from training.trainer import Runtime, autocast_for, train_epoch  # noqa: E402
+from mmml.model import MMML  # noqa: E402
+from mmml.preprocessing import Preprocessor  # noqa: E402
+
+MODELS = ("tiny", "minilm")
+
+
+def model_config(name: str, modalities: str, max_tokens: int, workdir: Path) -> ModelConfig:
+    variant = "text-only" if modalities == "text" else "fused"
+    if name == "tiny":
+        config = tiny_model_config(workdir / "tiny", variant=variant)
+        config.text.max_tokens = max_tokens
+        return config
+    return ModelConfig(text=TextEncoderConfig("packaged:all-minilm-l6-v2", max_tokens), fusion=FusionConfig(variant=variant))
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """One (model, batching) pair in this process."""
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    with tempfile.TemporaryDirectory() as workdir:
+        model_cfg = model_config(args.model, args.modalities, args.max_tokens, Path(workdir))
+        config = TrainConfig(
+            model=model_cfg,
+            data=DataConfig(path=args.data),
+            optim=OptimConfig(lr=5e-5, batch_size=args.batch_size, length_batching=args.length_batching),
+            seeds=(0,),
+        )
+        corpus = read_corpus(args.data)
+        train = prepare_examples(corpus, ["train"], model_cfg, progress=False).splits["train"][: args.clips]
+        model = MMML.from_config(model_cfg).to(device)
+        preprocessor = Preprocessor.from_config(model_cfg)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5)
+        scaler = torch.amp.GradScaler(device.type, enabled=False)
+        runtime = Runtime(device, progress=False, log=lambda m: None)
+        lengths = sort_lengths(train, preprocessor)
+        warm_up, batches = (
+            training_batches(lengths, args.batch_size, seed=0, epoch=epoch, length_aware=args.length_batching)
+            for epoch in (1, 2)
+        )
+        amp = autocast_for(config, device)
+        train_epoch(model, optimizer, scaler, amp, train, warm_up, preprocessor, config, runtime, "warm-up")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        started = time.perf_counter()
+        train_epoch(model, optimizer, scaler, amp, train, batches, preprocessor, config, runtime, "benchmark")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return {
+        "model": args.model,
+        "modalities": args.modalities,
+        "length_batching": args.length_batching,
+        "clips": len(train),
+        "batch_size": args.batch_size,
+        "padding_fraction": round(padding_fraction(lengths, batches), 3),
+        "clips_per_second": round(len(train) / seconds, 1),
+        "peak_memory_mib": round(peak, 1),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="corpus directory or label.csv")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--modalities", default="text", choices=["text", "text,audio"])
+    parser.add_argument("--clips", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--model", help=argparse.SUPPRESS)  # child process: measure one pair
+    parser.add_argument("--length-batching", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.model:
+        args.length_batching = bool(args.length_batching)
+        print(json.dumps(measure(args)))
+        return
+    rows = []
+    for model in args.models.split(","):
+        for length_batching in (1, 0):
+            child = [sys.executable, __file__, *sys.argv[1:], "--model", model, "--length-batching", str(length_batching)]
+            output = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+            rows.append(json.loads(output.strip().splitlines()[-1]))
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    print("| model | length-aware batching | clips/s | peak memory (MiB) | padding share |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} ({r['modalities']}) | {'on' if r['length_batching'] else 'off'} | "
+              f"{r['clips_per_second']} | {r['peak_memory_mib']} | {r['padding_fraction']:.0%} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
