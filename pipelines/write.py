@@ -12,11 +12,12 @@ run sees either the old file or the whole new one, never a torn one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,6 +52,7 @@ ERRORS = pa.schema(
 )
 
 METADATA_KEY = b"mmml_annotate"
+_ROW_GROUP = 65_536
 
 
 def utterance_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
@@ -72,18 +74,41 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def write_atomic(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     """Write `table` to `path` so that `path` only ever holds a complete file."""
+    with _replacing(path) as handle:
+        pq.write_table(table, handle, compression="zstd")
+    return Path(path)
+
+
+def write_concatenated(tables: Iterable[pa.Table], schema: pa.Schema, path: str | os.PathLike[str]) -> Path:
+    """Stream many small tables into one Parquet file at `path` (atomically), in row groups of a sensible size.
+
+    Memory holds one row group, not the whole output, however many videos were annotated.
+    """
+    pending: list[pa.Table] = []
+    with _replacing(path) as handle, pq.ParquetWriter(handle, schema, compression="zstd") as writer:
+        for table in tables:
+            pending.append(table.cast(schema))
+            if sum(t.num_rows for t in pending) >= _ROW_GROUP:
+                writer.write_table(pa.concat_tables(pending))
+                pending = []
+        writer.write_table(pa.concat_tables(pending) if pending else schema.empty_table())
+    return Path(path)
+
+
+@contextlib.contextmanager
+def _replacing(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A file handle whose content replaces `path` (fsync + rename) only if the block completes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
     try:
         with open(partial, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    return path
 
 
 def _nulls_for_nan(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,5 @@
+"""`python -m annotate` is `mmml-annotate`."""
+
+from .cli import main
+
+main()

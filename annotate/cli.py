@@ -1,0 +1,121 @@
+"""`mmml-annotate VIDEOS... --out scores.parquet --model CHECKPOINT`
+
+Exit status: 0 every input annotated; 1 at least one input failed (listed in
+`<stem>.errors.parquet`, the rest is in `--out`); 2 the run could not start
+(bad option, unreadable checkpoint, work directory of a different run).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from pipelines.engine import EngineOptions, VideoResult
+from pipelines.score import ScoreOptions
+from pipelines.segment import SegmentOptions
+from pipelines.transcribe import ASROptions
+
+from .config import AnnotateConfig
+from .run import RunError, annotate
+
+_ASR, _SEG, _SCORE, _ENGINE = ASROptions(), SegmentOptions(), ScoreOptions(), EngineOptions()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Parquet file to write (one row per utterance); failures go to <stem>.errors.parquet.")
+@click.option("--model", "checkpoint", required=True, type=click.Path(exists=True, file_okay=False, path_type=str),
+              help="MMML checkpoint directory.")
+@click.option("--overwrite", is_flag=True, help="Discard earlier work for --out and start over.")
+# ASR
+@click.option("--asr-model", default=_ASR.model,
+              help="faster-whisper model: a name (small, large-v3), a CTranslate2 directory, or packaged:<alias>.")
+@click.option("--language", default=None, help="Spoken language code (e.g. en); default: detect per video.")
+@click.option("--compute-type", default=_ASR.compute_type, help="CTranslate2 compute type (int8, float16, ...).")
+@click.option("--beam-size", default=_ASR.beam_size, type=click.IntRange(1))
+@click.option("--asr-batch-size", default=_ASR.batch_size, type=click.IntRange(1), help="30 s windows per ASR batch.")
+@click.option("--asr-threads", default=_ASR.cpu_threads, type=click.IntRange(0), help="CPU threads per ASR worker (0: default).")
+@click.option("--vad-threshold", default=_ASR.vad_threshold, type=click.FloatRange(0, 1))
+# utterances
+@click.option("--max-utterance", default=_SEG.max_seconds, type=click.FloatRange(0.5), help="Longest utterance, seconds.")
+@click.option("--min-utterance", default=_SEG.min_seconds, type=click.FloatRange(0), help="Shorter fragments are merged.")
+@click.option("--pause", default=_SEG.pause_seconds, type=click.FloatRange(0), help="A pause this long ends an utterance.")
+# scoring
+@click.option("--score-batch-size", default=_SCORE.batch_size, type=click.IntRange(1), help="Utterances per MMML batch.")
+@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]),
+              help="Device for ASR and scoring workers (auto: GPU workers when the cluster has GPUs).")
+# engine
+@click.option("--ray-address", default=None, help="Join this Ray cluster (e.g. ray://host:10001 or host:6379); default: local Ray.")
+@click.option("--num-cpus", default=None, type=click.IntRange(1), help="CPUs of the local Ray (default: all).")
+@click.option("--asr-workers", default=_ENGINE.asr_workers, type=click.IntRange(1))
+@click.option("--score-workers", default=_ENGINE.score_workers, type=click.IntRange(1))
+@click.option("--demux-workers", default=_ENGINE.demux_workers, type=click.IntRange(1))
+@click.option("--asr-cpus", default=_ENGINE.asr_cpus, type=click.FloatRange(0), help="Logical CPUs per ASR worker.")
+@click.option("--score-cpus", default=_ENGINE.score_cpus, type=click.FloatRange(0))
+@click.option("--asr-gpus", default=None, type=click.FloatRange(0), help="GPUs per ASR worker (default: 0.5 if GPUs exist).")
+@click.option("--score-gpus", default=None, type=click.FloatRange(0), help="GPUs per scoring worker (default: 0.5 if GPUs exist).")
+@click.option("--object-store-mb", default=_ENGINE.object_store_mb, type=click.IntRange(64),
+              help="Memory budget for audio in flight between stages.")
+@click.option("--timeout", "timeout_s", default=_ENGINE.demux_timeout_s, type=click.FloatRange(1),
+              help="Decoding time limit per file, seconds.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, progress: bool, **options) -> None:
+    """Annotate videos (files, folders searched recursively, or .txt manifests of paths) with sentiment scores.
+
+    Writes one Parquet row per utterance to --out. Re-running the same command after an interruption
+    resumes: finished videos are not processed again.
+    """
+    config = _config(checkpoint, options)
+    try:
+        summary = annotate(inputs, out, config, overwrite=overwrite, progress=_progress_bar if progress else None)
+    except RunError as err:
+        raise click.ClickException(str(err)) from err  # exit status 1 would mean "some input failed"
+    click.echo(
+        f"{summary.annotated} videos annotated ({summary.skipped} from an earlier run), {summary.utterances} "
+        f"utterances -> {summary.out}; {summary.failed} failed -> {summary.errors}",
+        err=True,
+    )
+    sys.exit(summary.exit_code)
+
+
+def _config(checkpoint: str, o: dict) -> AnnotateConfig:
+    asr_device = score_device = o["device"]
+    return AnnotateConfig(
+        score=ScoreOptions(checkpoint=checkpoint, batch_size=o["score_batch_size"], device=score_device),
+        asr=ASROptions(
+            model=o["asr_model"], device=asr_device, compute_type=o["compute_type"], beam_size=o["beam_size"],
+            language=o["language"], batch_size=o["asr_batch_size"], cpu_threads=o["asr_threads"],
+            vad_threshold=o["vad_threshold"],
+        ),
+        segment=SegmentOptions(max_seconds=o["max_utterance"], min_seconds=o["min_utterance"], pause_seconds=o["pause"]),
+        engine=EngineOptions(
+            ray_address=o["ray_address"], num_cpus=o["num_cpus"], asr_workers=o["asr_workers"],
+            score_workers=o["score_workers"], demux_workers=o["demux_workers"], asr_cpus=o["asr_cpus"],
+            score_cpus=o["score_cpus"], asr_gpus=o["asr_gpus"], score_gpus=o["score_gpus"],
+            object_store_mb=o["object_store_mb"], demux_timeout_s=o["timeout_s"],
+        ),
+    )
+
+
+def _progress_bar(total: int, done: int):
+    """tqdm bar: videos done, utterances, audio hours, speed as a multiple of real time."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=done, unit="video", dynamic_ncols=True, file=sys.stderr)
+    started, totals = time.monotonic(), {"utterances": 0, "audio": 0.0}
+
+    def update(result: VideoResult) -> None:
+        totals["utterances"] += len(result.rows)
+        totals["audio"] += result.audio_seconds
+        elapsed = max(time.monotonic() - started, 1e-9)
+        bar.set_postfix(utt=totals["utterances"], audio_h=f"{totals['audio'] / 3600:.2f}",
+                        speed=f"{totals['audio'] / elapsed:.1f}x realtime", refresh=False)
+        bar.update(1)
+        if bar.n >= total:
+            bar.close()
+
+    return update

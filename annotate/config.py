@@ -1,0 +1,52 @@
+"""One dataclass tree configures an annotation run; it travels with the output.
+
+The tree is saved as JSON in the output's Parquet metadata, beside the output
+(`<stem>.config.json`) and in the run's work directory, where it guards
+resumption: a run may only continue work made with the same result-relevant
+settings (`result_identity`).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmml.config import to_dict
+from pipelines.engine import EngineOptions
+from pipelines.score import ScoreOptions
+from pipelines.segment import SegmentOptions
+from pipelines.transcribe import ASROptions
+
+TOOL = "mmml-annotate"
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    score: ScoreOptions = field(default_factory=ScoreOptions)
+    asr: ASROptions = field(default_factory=ASROptions)
+    segment: SegmentOptions = field(default_factory=SegmentOptions)
+    engine: EngineOptions = field(default_factory=EngineOptions)
+
+
+# Settings that change no output value: free to differ between a run and its resumption.
+_NOT_RESULT = {
+    "score": {"checkpoint", "batch_size", "device", "torch_threads"},  # the checkpoint counts by content id
+    "asr": {"device", "cpu_threads", "batch_size"},
+}
+
+
+def result_identity(config: AnnotateConfig, model_id: str) -> dict[str, Any]:
+    """What must match for rows of two runs to belong in one output."""
+    identity: dict[str, Any] = {"model_id": model_id}
+    for section in ("score", "asr", "segment"):
+        values = to_dict(getattr(config, section))
+        identity[section] = {k: v for k, v in values.items() if k not in _NOT_RESULT.get(section, set())}
+    return identity
+
+
+def tool_version() -> str:
+    try:
+        return importlib.metadata.version(TOOL)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,207 @@
+"""Run management: what is left to do, resuming after a kill, failures, the final merge.
+
+The run's state lives in a work directory beside the output:
+
+    <out>.parts/
+      run.json                 the configuration and its result identity
+      done/<video_id>.parquet  utterance rows of one finished video
+      failed/<video_id>.parquet  the error row of one failed video
+
+Each part is written atomically the moment its video is finished, so killing
+the command at any instant (SIGKILL included) loses at most the videos in
+flight. Re-running the same command skips every video with a `done` part,
+retries the failed ones (a file may have been fixed; a broken one fails again
+quickly) and finally merges all parts, in discovery order, into `--out` and
+`<stem>.errors.parquet`, both written atomically. Because rows are merged per
+video from whole parts, no row is ever lost or duplicated. The work directory
+stays after the merge (it is what makes a later re-run cheap); `--overwrite`
+deletes it and starts over.
+
+Exit status (`RunSummary.exit_code`): 0 when every input was annotated, 1 when
+any input failed (see the errors file). A silent file, or one whose audio has
+no speech, yields no utterance and is reported as failed at stage "segment"
+(error_type `NoSpeech`), so a run over a corpus with silent videos exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mmml.checkpoint import checkpoint_id, verify_checkpoint
+from mmml.config import to_dict
+from pipelines import engine
+from pipelines.discover import Missing, Video, discover
+from pipelines.write import ERRORS, UTTERANCES, error_table, utterance_table, with_metadata, write_atomic, write_concatenated
+
+from .config import TOOL, AnnotateConfig, result_identity, tool_version
+
+
+class RunError(Exception):
+    """A run that cannot start (bad model, conflicting work directory): nothing was annotated."""
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    out: Path
+
+    @property
+    def errors(self) -> Path:
+        return self.out.with_name(f"{self.out.stem}.errors.parquet")
+
+    @property
+    def config(self) -> Path:
+        return self.out.with_name(f"{self.out.stem}.config.json")
+
+    @property
+    def work(self) -> Path:
+        return self.out.with_name(f"{self.out.name}.parts")
+
+    def done(self, video_id: str) -> Path:
+        return self.work / "done" / f"{video_id}.parquet"
+
+    def failed(self, video_id: str) -> Path:
+        return self.work / "failed" / f"{video_id}.parquet"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    videos: int
+    annotated: int
+    failed: int
+    utterances: int
+    skipped: int  # finished by an earlier run
+    out: Path
+    errors: Path
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+Progress = Callable[[engine.VideoResult], None]
+
+
+def annotate(
+    inputs: Iterable[str], out: str | Path, config: AnnotateConfig, *, overwrite: bool = False,
+    progress: Callable[[int, int], Progress] | None = None,
+) -> RunSummary:
+    """Annotate every media file `inputs` name into `out`; resume earlier work unless `overwrite`.
+
+    `progress(total, already_done)` may return a callback that sees each finished video.
+    """
+    paths = RunPaths(Path(out).absolute())
+    model_id = _checked_model(config.score.checkpoint)
+    identity = result_identity(config, model_id)
+    videos, missing = discover(inputs)
+    _prepare_work_dir(paths, config, identity, overwrite)
+
+    unique = list({v.video_id: v for v in reversed(videos)}.values())[::-1]  # byte-identical copies: annotate once
+    todo = [v for v in unique if not paths.done(v.video_id).is_file()]
+    on_video = progress(len(unique), len(unique) - len(todo)) if progress else None
+    if todo:
+        engine.start_ray(config.engine)
+        for result in engine.run(todo, config.asr, config.segment, config.score, config.engine):
+            _persist(paths, result)
+            if on_video:
+                on_video(result)
+
+    metadata = {"tool": TOOL, "version": tool_version(), "config": to_dict(config), "identity": identity,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    annotated, utterances = _merge(paths, videos, metadata)
+    failures = _write_errors(paths, videos, missing, metadata)
+    paths.config.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    return RunSummary(
+        videos=len(videos) + len(missing), annotated=annotated, failed=failures, utterances=utterances,
+        skipped=len(unique) - len(todo), out=paths.out, errors=paths.errors,
+    )
+
+
+def _checked_model(checkpoint: str) -> str:
+    if not checkpoint:
+        raise RunError("no MMML checkpoint given (--model)")
+    try:
+        verify_checkpoint(checkpoint)
+        return checkpoint_id(checkpoint)
+    except ValueError as err:
+        raise RunError(f"--model: {err}") from err
+
+
+def _prepare_work_dir(paths: RunPaths, config: AnnotateConfig, identity: dict[str, Any], overwrite: bool) -> None:
+    """Create the work directory, or check that the one found was made by a compatible run."""
+    state = paths.work / "run.json"
+    if overwrite:
+        shutil.rmtree(paths.work, ignore_errors=True)
+    if state.is_file():
+        previous = json.loads(state.read_text())["identity"]
+        if previous != identity:
+            changed = sorted(_differences(previous, identity))
+            raise RunError(
+                f"{paths.work} holds a run with different settings ({', '.join(changed)}); "
+                "its rows cannot be mixed with this run's. Re-run with --overwrite to start over, "
+                "or choose another --out."
+            )
+    paths.work.mkdir(parents=True, exist_ok=True)
+    _write_text_atomic(state, json.dumps({"identity": identity, "config": to_dict(config)}, indent=2, sort_keys=True))
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for key in old.keys() | new.keys():
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}: {a!r} -> {b!r}"
+
+
+def _persist(paths: RunPaths, result: engine.VideoResult) -> None:
+    """One atomic part per finished video: the unit of resumption."""
+    video_id = result.video.video_id
+    if result.error is None:
+        write_atomic(utterance_table(result.rows), paths.done(video_id))
+        paths.failed(video_id).unlink(missing_ok=True)
+    else:
+        write_atomic(error_table([result.error]), paths.failed(video_id))
+
+
+def _merge(paths: RunPaths, videos: list[Video], metadata: dict[str, Any]) -> tuple[int, int]:
+    """Concatenate the done parts in discovery order; each input path gets its video's rows."""
+    counts = {"videos": 0, "rows": 0}
+
+    def tables() -> Iterator[pa.Table]:
+        for video in videos:
+            part = paths.done(video.video_id)
+            if part.is_file():
+                table = pq.read_table(part)
+                table = table.set_column(0, "video_path", pa.array([video.path] * table.num_rows, pa.string()))
+                counts["videos"] += 1
+                counts["rows"] += table.num_rows
+                yield table
+
+    schema = with_metadata(UTTERANCES.empty_table(), metadata).schema
+    write_concatenated(tables(), schema, paths.out)
+    return counts["videos"], counts["rows"]
+
+
+def _write_errors(paths: RunPaths, videos: list[Video], missing: list[Missing], metadata: dict[str, Any]) -> int:
+    rows = [{"video_path": m.path, "video_id": None, "stage": "discover", "error_type": "FileNotFound",
+             "message": f"{m.path}: {m.message}"} for m in missing]
+    for video in videos:
+        part = paths.failed(video.video_id)
+        if part.is_file() and not paths.done(video.video_id).is_file():
+            rows += [{**row, "video_path": video.path} for row in pq.read_table(part).to_pylist()]
+    write_atomic(with_metadata(error_table(rows), metadata), paths.errors)
+    return len(rows)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text + "\n")
+    partial.replace(path)
