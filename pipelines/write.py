@@ -56,11 +56,19 @@ _ROW_GROUP = 65_536
 
 
 def utterance_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist([_nulls_for_nan(r) for r in rows], schema=UTTERANCES)
+    return _checked(pa.Table.from_pylist([_nulls_for_nan(r) for r in rows], schema=UTTERANCES))
 
 
 def error_table(rows: Iterable[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist(list(rows), schema=ERRORS)
+    return _checked(pa.Table.from_pylist(list(rows), schema=ERRORS))
+
+
+def _checked(table: pa.Table) -> pa.Table:
+    """Arrow does not enforce `nullable=False` when building a table: a null there is a bug upstream."""
+    for field in table.schema:
+        if not field.nullable and table.column(field.name).null_count:
+            raise ValueError(f"column {field.name!r} must not be null")
+    return table
 
 
 def with_metadata(table: pa.Table, metadata: dict[str, Any]) -> pa.Table:
