@@ -36,3 +36,19 @@ def mmsa_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.mmsa_corpus import build_corpus
 
     return build_corpus(tmp_path_factory.mktemp("mmsa_corpus"))
+
+
+@pytest.fixture(scope="session")
+def annotate_corpus(tmp_path_factory: pytest.TempPathFactory):
+    """Spoken videos with measured sentence timings, and broken files (see `tests.annotate_corpus`)."""
+    from tests.annotate_corpus import build
+
+    return build(tmp_path_factory.mktemp("annotate_corpus"))
+
+
+@pytest.fixture(scope="session")
+def whisper_tiny() -> str:
+    """The packaged CTranslate2 Whisper tiny.en (offline)."""
+    from mmml.packaged import resolve
+
+    return resolve("packaged:whisper-tiny.en")

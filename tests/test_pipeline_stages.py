@@ -1,0 +1,62 @@
+"""The stages as plain functions, no Ray: real ffmpeg, real faster-whisper tiny.en, a tiny MMML checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines.demux import decode_audio
+from pipelines.score import ScoreOptions, load_scorer, score, utterance_audio
+from pipelines.segment import utterances
+from pipelines.transcribe import ASROptions, load_asr, transcribe
+
+ASR = ASROptions(model="packaged:whisper-tiny.en", beam_size=1, cpu_threads=1)
+
+
+@pytest.fixture(scope="module")
+def asr():
+    return load_asr(ASR)
+
+
+def test_each_spoken_sentence_is_one_utterance_at_its_time(annotate_corpus, asr) -> None:
+    for path, expected in annotate_corpus.sentences.items():
+        audio = decode_audio(path)
+        transcript = transcribe(asr, audio, ASR)
+        found = utterances(transcript.words, transcript.speech)
+        assert len(found) == len(expected), (path, [u.text for u in found])
+        for utterance, (sentence, start, end) in zip(found, expected):
+            assert utterance.start == pytest.approx(start, abs=0.5), (sentence, utterance)
+            assert utterance.end == pytest.approx(end, abs=0.6), (sentence, utterance)
+            assert _words(utterance.text) & _words(sentence), (sentence, utterance.text)
+            assert 0.3 < utterance.asr_confidence <= 1.0
+        assert transcript.language == "en" and transcript.language_probability == 1.0
+        assert transcript.duration == pytest.approx(len(audio) / 16_000)
+
+
+def test_silence_never_reaches_whisper(annotate_corpus, asr) -> None:
+    transcript = transcribe(asr, decode_audio(annotate_corpus.broken / "silent.mp4"), ASR)
+    assert transcript.words == [] and transcript.speech == []
+    assert utterances(transcript.words, transcript.speech) == []
+
+
+def test_scores_per_head_and_a_missing_text(tiny_checkpoint) -> None:
+    checkpoint = load_scorer(ScoreOptions(checkpoint=str(tiny_checkpoint)))
+    rng = np.random.default_rng(0)
+    audios = [rng.normal(0, 0.1, n).astype(np.float32) for n in (16_000, 24_000, 40_000)]
+    texts = ["I loved it.", "", "It was bad."]
+    together = score(checkpoint, texts, audios, batch_size=3)
+    alone = score(checkpoint, texts, audios, batch_size=1)
+    for head in ("fused", "text", "audio"):
+        np.testing.assert_allclose(getattr(together, head), getattr(alone, head), atol=1e-5)  # batch mates don't matter
+    assert np.isfinite(together.fused).all() and np.isfinite(together.audio).all()
+    assert np.isnan(together.text[1]) and np.isfinite(together.text[[0, 2]]).all()
+
+
+def test_utterance_audio_is_the_slice_between_its_times() -> None:
+    waveform = np.arange(48_000, dtype=np.float32)
+    piece = utterance_audio(waveform, 0.5, 1.25)
+    assert piece[0] == 8_000 and len(piece) == 12_000
+
+
+def _words(text: str) -> set[str]:
+    return {w.strip(".,!?").lower() for w in text.split() if len(w) > 3}
