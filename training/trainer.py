@@ -123,12 +123,14 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
     progress = load_resume_point(directory / "resume", model, optimizer) or {
         "epoch": 0, "best_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []
     }
-    if progress["epoch"]:
-        runtime.log(f"seed {seed}: resuming after epoch {progress['epoch']}")
     train, valid = examples.splits["train"], examples.splits["valid"]
     train_lengths = sort_lengths(train, preprocessor)
     amp = autocast_for(config, runtime.device)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=amp.enabled and amp.dtype == torch.float16)
+    if progress["epoch"]:
+        runtime.log(f"seed {seed}: resuming after epoch {progress['epoch']}")
+        if progress.get("scaler"):  # fp16 loss scale; empty when scaling is off
+            scaler.load_state_dict(progress["scaler"])
 
     while progress["epoch"] < config.optim.max_epochs and progress["bad_epochs"] < config.early_stop.patience:
         epoch = progress["epoch"] + 1
@@ -136,9 +138,11 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
         batches = training_batches(
             train_lengths, config.optim.batch_size, seed=seed, epoch=epoch, length_aware=config.optim.length_batching
         )
-        train_loss = train_epoch(model, optimizer, scaler, amp, train, batches, preprocessor, config, runtime, f"seed {seed} epoch {epoch}")
+        train_loss = train_epoch(
+            model, optimizer, scaler, amp, train, batches, preprocessor, config, runtime, f"seed {seed} epoch {epoch}"
+        )
+        train_seconds = time.perf_counter() - started
         valid_loss = validation_loss(model, preprocessor, valid, config, runtime.device)
-        seconds = time.perf_counter() - started
         improved = progress["best_loss"] is None or valid_loss < progress["best_loss"] - config.early_stop.min_delta
         if improved:
             progress.update(best_loss=valid_loss, best_epoch=epoch, bad_epochs=0)
@@ -148,10 +152,10 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
             )
         else:
             progress["bad_epochs"] += 1
-        progress["epoch"] = epoch
+        progress.update(epoch=epoch, scaler=scaler.state_dict())
         progress["history"].append(
-            {"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss, "seconds": round(seconds, 2),
-             "clips_per_second": round(len(train) / seconds, 2)}
+            {"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
+             "seconds": round(time.perf_counter() - started, 2), "train_clips_per_second": round(len(train) / train_seconds, 2)}
         )
         runtime.log(
             f"seed {seed} epoch {epoch}: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}"
