@@ -24,6 +24,10 @@ from .run import RunError, annotate
 _ASR, _SEG, _SCORE, _ENGINE = ASROptions(), SegmentOptions(), ScoreOptions(), EngineOptions()
 
 
+class CannotStart(click.ClickException):
+    exit_code = 2  # 1 means "some input failed"; a run that never started must not look like that
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -73,7 +77,7 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
     try:
         summary = annotate(inputs, out, config, overwrite=overwrite, progress=_progress_bar if progress else None)
     except RunError as err:
-        raise click.ClickException(str(err)) from err  # exit status 1 would mean "some input failed"
+        raise CannotStart(str(err)) from err
     click.echo(
         f"{summary.annotated} videos annotated ({summary.skipped} from an earlier run), {summary.utterances} "
         f"utterances -> {summary.out}; {summary.failed} failed -> {summary.errors}",

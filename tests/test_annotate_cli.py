@@ -1,0 +1,142 @@
+"""`mmml-annotate` end to end on one local Ray: real ffmpeg, faster-whisper tiny.en, a tiny MMML checkpoint.
+
+One annotation of the whole test corpus (spoken videos + broken files) is
+shared by most tests; Ray is started once for the module.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from annotate.cli import main
+from annotate.config import AnnotateConfig
+from mmml.checkpoint import checkpoint_id
+from mmml.config import from_dict
+from pipelines.engine import EngineOptions, start_ray
+from pipelines.write import ERRORS, UTTERANCES, read_metadata
+from tests.annotate_corpus import BROKEN
+
+FAST = ["--asr-model", "packaged:whisper-tiny.en", "--beam-size", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    import ray
+
+    start_ray(EngineOptions(num_cpus=2))
+    yield
+    ray.shutdown()
+
+
+def annotate(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def whole_run(annotate_corpus, tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "scores.parquet"
+    manifest = out.parent / "inputs.txt"
+    manifest.write_text(f"{annotate_corpus.good}\n{annotate_corpus.broken}\n/no/such/video.mp4\n")
+    code, output = annotate(manifest, "--out", out, "--model", tiny_checkpoint, *FAST)
+    return out, code, output
+
+
+def test_one_row_per_spoken_sentence_at_its_time(whole_run, annotate_corpus) -> None:
+    out, _, _ = whole_run
+    table = pd.read_parquet(out)
+    assert set(table["video_path"]) == {str(p) for p in annotate_corpus.sentences}
+    for path, expected in annotate_corpus.sentences.items():
+        rows = table[table["video_path"] == str(path)].sort_values("utterance")
+        assert list(rows["utterance"]) == list(range(len(expected)))
+        assert len(rows) == len(expected), rows["text"].tolist()
+        for row, (sentence, start, end) in zip(rows.itertuples(), expected):
+            assert row.start == pytest.approx(start, abs=0.5) and row.end == pytest.approx(end, abs=0.6), sentence
+    assert not table.duplicated(["video_id", "utterance"]).any()
+
+
+def test_every_column_is_filled(whole_run, tiny_checkpoint) -> None:
+    out, _, _ = whole_run
+    table = pq.read_table(out)
+    assert table.schema.remove_metadata() == UTTERANCES
+    frame = table.to_pandas()
+    assert frame.notna().all().all(), frame.isna().sum()
+    assert (frame["text"].str.len() > 0).all()
+    assert set(frame["model_id"]) == {checkpoint_id(tiny_checkpoint)}
+    assert set(frame["asr_model"]) == {"packaged:whisper-tiny.en"} and set(frame["language"]) == {"en"}
+    assert frame["asr_confidence"].between(0, 1).all() and (frame["end"] > frame["start"]).all()
+
+
+def test_broken_inputs_are_recorded_and_the_rest_completes(whole_run, annotate_corpus) -> None:
+    out, code, output = whole_run
+    assert code == 1, output  # documented: nonzero when any input failed
+    errors = pq.read_table(out.with_name("scores.errors.parquet"))
+    assert errors.schema.remove_metadata() == ERRORS
+    stages = {Path(r["video_path"]).name: r["stage"] for r in errors.to_pylist()}
+    assert stages == {**BROKEN, "video.mp4": "discover"}
+    by_name = {Path(r["video_path"]).name: r for r in errors.to_pylist()}
+    assert "no audio stream" in by_name["no audio.mp4"]["message"]
+    assert "0 bytes" in by_name["zero.mp4"]["message"]
+    assert by_name["silent.mp4"]["error_type"] == "NoSpeech" and "no speech" in by_name["silent.mp4"]["message"]
+    assert all(r["message"].startswith(r["video_path"]) for r in errors.to_pylist())
+
+
+def test_configuration_and_version_travel_with_the_output(whole_run) -> None:
+    out, _, _ = whole_run
+    metadata = read_metadata(out)
+    assert metadata["tool"] == "mmml-annotate" and metadata["version"]
+    config = from_dict(AnnotateConfig, metadata["config"])
+    assert config.asr.model == "packaged:whisper-tiny.en" and config.asr.beam_size == 1
+    assert json.loads(out.with_name("scores.config.json").read_text())["config"] == metadata["config"]
+    assert read_metadata(out.with_name("scores.errors.parquet"))["config"] == metadata["config"]
+
+
+def test_rerun_reprocesses_nothing_finished(whole_run, tiny_checkpoint) -> None:
+    out, _, _ = whole_run
+    manifest = out.parent / "inputs.txt"
+    parts = sorted((out.parent / "scores.parquet.parts" / "done").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in parts]
+    before = pd.read_parquet(out)
+    code, output = annotate(manifest, "--out", out, "--model", tiny_checkpoint, *FAST)
+    assert code == 1 and "3 from an earlier run" in output
+    assert [p.stat().st_mtime_ns for p in parts] == stamps
+    pd.testing.assert_frame_equal(pd.read_parquet(out), before)
+
+
+@pytest.mark.slow
+def test_copies_are_annotated_once_and_reported_under_each_path(annotate_corpus, tiny_checkpoint, tmp_path) -> None:
+    original = annotate_corpus.good / "review.mp4"
+    copy = shutil.copy(original, tmp_path / "copy of review.mp4")
+    out = tmp_path / "copies.parquet"
+    code, output = annotate(original, copy, "--out", out, "--model", tiny_checkpoint, *FAST)
+    assert code == 0, output  # documented: 0 when every input was annotated
+    table = pd.read_parquet(out)
+    assert table.groupby("video_path").size().to_dict() == {str(original.resolve()): 3, str(Path(copy).resolve()): 3}
+    assert table["video_id"].nunique() == 1
+    assert len(list((tmp_path / "copies.parquet.parts" / "done").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_resuming_with_other_settings_is_refused_until_overwrite(annotate_corpus, tiny_checkpoint, tmp_path) -> None:
+    video = annotate_corpus.good / "review.mp4"
+    out = tmp_path / "s.parquet"
+    assert annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST)[0] == 0
+    code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "5")
+    assert code == 2 and "--overwrite" in output and "segment.max_seconds" in output
+    code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "5", "--overwrite")
+    assert code == 0 and "0 from an earlier run" in output
+    assert read_metadata(out)["config"]["segment"]["max_seconds"] == 5.0
+
+
+def test_a_bad_checkpoint_stops_before_any_work(annotate_corpus, tmp_path) -> None:
+    (tmp_path / "model").mkdir()
+    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tmp_path / "model", *FAST)
+    assert code == 2 and "checksums.json" in output
+    assert not (tmp_path / "s.parquet").exists()
