@@ -31,8 +31,10 @@ from training.trainer import Runtime, RunError, fit
 @pytest.fixture(scope="module")
 def config(tiny_backbones: Path, mmsa_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainConfig:
     cache = tmp_path_factory.mktemp("audio_cache")
+    model = tiny_model_config(tiny_backbones)
+    model.audio.max_seconds = 2.0  # the spoken clips last 1-3 s; a small canvas keeps the tests fast
     return TrainConfig(
-        model=tiny_model_config(tiny_backbones),
+        model=model,
         data=DataConfig(path=str(mmsa_corpus), dataset="mosi", audio_cache=str(cache)),
         optim=OptimConfig(lr=3e-3, batch_size=4, max_epochs=4),
         seeds=(1,),
