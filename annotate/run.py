@@ -149,6 +149,8 @@ def _prepare_work_dir(paths: RunPaths, config: AnnotateConfig, identity: dict[st
                 "or choose another --out."
             )
     paths.work.mkdir(parents=True, exist_ok=True)
+    for leftover in paths.work.rglob(".*.partial"):  # a killed run's unfinished writes
+        leftover.unlink(missing_ok=True)
     _write_text_atomic(state, json.dumps({"identity": identity, "config": to_dict(config)}, indent=2, sort_keys=True))
 
 
