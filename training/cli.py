@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
+import transformers
 
 from mmml.config import FUSION_VARIANTS, preset
 
@@ -118,6 +119,8 @@ def _variant(modalities: str | None, variant: str | None) -> str | None:
 
 
 def _runtime(options: dict[str, Any]) -> Runtime:
+    if options["quiet"]:
+        transformers.utils.logging.disable_progress_bar()  # its weight-loading bars too
     return Runtime(device=resolve_device(options["device"]), progress=not options["quiet"], log=lambda m: click.echo(m, err=True))
 
 
