@@ -23,7 +23,7 @@ from mmml.tiny import tiny_model_config
 from pipelines.demux import decode_audio
 from tests.media import truncate
 from training import trainer
-from training.config import DataConfig, EarlyStopConfig, OptimConfig, TrainConfig
+from training.config import DataConfig, EarlyStopConfig, OptimConfig, TrainConfig, config_dict
 from training.dataset import CorpusError, find_media, read_corpus
 from training.trainer import Runtime, RunError, fit
 
@@ -72,8 +72,7 @@ def test_run_directory_layout(trained: Path, config: TrainConfig) -> None:
 
 
 def read_config_dict(config: TrainConfig) -> dict:
-    from training.config import config_dict
-
+    """The configuration as it reads back from JSON (tuples become lists)."""
     return json.loads(json.dumps(config_dict(config)))
 
 
