@@ -2,7 +2,8 @@
 
 * A folder is walked recursively; it contributes files whose extension names
   a container ffmpeg reads (`MEDIA_EXTENSIONS`). Other files in folders are
-  not inputs and are skipped silently (cover images, subtitles, notes).
+  not inputs and are skipped silently (cover images, subtitles, notes), as
+  are hidden files and folders (names starting with a dot).
 * A file named on the command line is an input whatever its extension; if it
   is not media, demux records the failure. The exception: `.txt`, `.lst` and
   `.list` files are manifests, one path per line (`#` comments and blank lines
@@ -94,7 +95,7 @@ def _expand(path: Path, missing: list[Missing], manifests_seen: set[Path]) -> It
 def _walk(folder: Path) -> Iterator[str]:
     """Media files under `folder`, sorted so that runs and resumes see the same order."""
     for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .git, .cache, editors' scratch
         for name in sorted(files):
             if Path(name).suffix.lower() in MEDIA_EXTENSIONS and not name.startswith("."):
                 candidate = Path(root) / name

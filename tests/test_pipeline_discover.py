@@ -19,6 +19,7 @@ def test_folders_are_walked_recursively_for_media_only(tmp_path: Path) -> None:
     b = touch(tmp_path / "a.wav", b"2")
     touch(tmp_path / "notes.json", b"3")
     touch(tmp_path / ".hidden.mp4", b"4")
+    touch(tmp_path / ".cache" / "y.mp4", b"5")
     videos, missing = discover([tmp_path])
     assert [v.path for v in videos] == [str(b.resolve()), str(a.resolve())]
     assert missing == []

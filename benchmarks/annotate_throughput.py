@@ -1,0 +1,181 @@
+"""Annotation throughput: the full `mmml-annotate` run against a plain faster-whisper loop.
+
+1. Corpus: `--files` MP4 videos, each `--sentences` real CMU-MOSI transcripts
+   spoken by espeak-ng with short pauses (>= 10 minutes of speech by
+   default), built once under `--workdir`.
+2. Baseline: a sequential loop of `faster_whisper.WhisperModel.transcribe`
+   over the same files, with the same model, compute type, beam size and CPU
+   threads; segments are consumed so the work is done. Model loading counts.
+3. Annotate: the whole command (`python -m annotate ... --overwrite`) in a
+   subprocess, start-up of local Ray and of every worker included, writing
+   the Parquet output and scoring every utterance with an MMML checkpoint
+   (a tiny random one unless `--model` names another).
+
+Reported: audio seconds per wall second for both, their time ratio
+(annotate / baseline; below 1 means the full run is faster than plain
+transcription), and peak memory of the annotate run summed over the command
+and all its descendants (Ray's GCS, raylet, workers): proportional set size
+(PSS, shared pages split between the processes that map them, so the
+object store is not counted once per worker) and, for reference, RSS.
+
+    python benchmarks/annotate_throughput.py --workdir /tmp/annotate-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from annotate.samples import concat_with_pauses, require_tools, speak, video_from_audio  # noqa: E402
+from mmml.packaged import resolve  # noqa: E402
+from pipelines.demux import decode_audio  # noqa: E402
+
+LABELS = REPO.parent / "shared" / "data" / "mosi_label.csv"
+
+
+def build_corpus(folder: Path, files: int, sentences: int, labels: Path) -> list[Path]:
+    """`files` videos of `sentences` MOSI transcripts each, spoken with 0.6 s pauses (made once)."""
+    with labels.open(newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    videos = []
+    for f in range(files):
+        video = folder / f"talk_{f:02d}.mp4"
+        if not video.exists():
+            parts = folder / f".parts_{f:02d}"
+            wavs = [speak(texts[f * sentences + i], parts / f"{i}.wav") for i in range(sentences)]
+            video_from_audio(concat_with_pauses(wavs, parts / "joined.wav", 0.6), video)
+            shutil.rmtree(parts)
+        videos.append(video)
+    return videos
+
+
+def baseline(videos: list[Path], asr_model: str, compute_type: str, beam_size: int, threads: int) -> float:
+    """Seconds for the plain sequential faster-whisper loop."""
+    from faster_whisper import WhisperModel
+
+    started = time.perf_counter()
+    model = WhisperModel(resolve(asr_model), device="cpu", compute_type=compute_type, cpu_threads=threads)
+    for video in videos:
+        segments, _ = model.transcribe(str(video), beam_size=beam_size)
+        for _ in segments:
+            pass
+    return time.perf_counter() - started
+
+
+def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Namespace) -> tuple[float, dict]:
+    """Seconds for the full command, and its peak memory (bytes) over the process tree."""
+    command = [
+        sys.executable, "-m", "annotate", str(videos_dir), "--out", str(out), "--model", str(checkpoint),
+        "--asr-model", args.asr_model, "--compute-type", args.compute_type, "--beam-size", str(args.beam_size),
+        "--asr-threads", str(args.threads), "--overwrite", "--no-progress", *args.annotate_args,
+    ]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    peak = _PeakMemory(process.pid)
+    peak.start()
+    _, stderr = process.communicate()
+    elapsed = time.perf_counter() - started
+    peak.stop()
+    if process.returncode != 0:
+        raise SystemExit(f"annotate failed ({process.returncode}):\n{stderr[-4000:]}")
+    return elapsed, {"pss": peak.pss, "rss": peak.rss}
+
+
+class _PeakMemory(threading.Thread):
+    """Samples the summed PSS and RSS of a process and all its descendants."""
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.root, self.interval, self.pss, self.rss = psutil.Process(pid), interval, 0, 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            pss = rss = 0
+            try:
+                family = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                return
+            for process in family:
+                try:
+                    info = process.memory_full_info()
+                    pss, rss = pss + info.pss, rss + info.rss
+                except psutil.Error:
+                    pass
+            self.pss, self.rss = max(self.pss, pss), max(self.rss, rss)
+            self.halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/annotate-bench"))
+    parser.add_argument("--files", type=int, default=5)
+    parser.add_argument("--sentences", type=int, default=32, help="per file")
+    parser.add_argument("--labels", type=Path, default=LABELS)
+    parser.add_argument("--asr-model", default="packaged:whisper-tiny.en")
+    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for Whisper, both runs")
+    parser.add_argument("--model", type=Path, default=None, help="MMML checkpoint (default: a tiny random one)")
+    parser.add_argument("annotate_args", nargs="*", help="extra mmml-annotate options, after --")
+    args = parser.parse_args()
+
+    require_tools()
+    videos_dir = args.workdir / "videos"
+    videos = build_corpus(videos_dir, args.files, args.sentences, args.labels)
+    audio_seconds = sum(len(decode_audio(v)) / 16_000 for v in videos)
+    checkpoint = args.model or _tiny_checkpoint(args.workdir / "tiny_checkpoint")
+
+    plain = baseline(videos, args.asr_model, args.compute_type, args.beam_size, args.threads)
+    full, memory = annotate(videos_dir, args.workdir / "scores.parquet", checkpoint, args)
+
+    import pyarrow.parquet as pq
+
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU",
+        "files": len(videos),
+        "audio_seconds": round(audio_seconds, 1),
+        "asr_model": args.asr_model, "compute_type": args.compute_type, "beam_size": args.beam_size,
+        "threads": args.threads,
+        "baseline_seconds": round(plain, 1),
+        "baseline_audio_s_per_s": round(audio_seconds / plain, 2),
+        "annotate_seconds": round(full, 1),
+        "annotate_audio_s_per_s": round(audio_seconds / full, 2),
+        "annotate_over_baseline": round(full / plain, 3),
+        "annotate_peak_pss_mib": round(memory["pss"] / 2**20),
+        "annotate_peak_rss_mib": round(memory["rss"] / 2**20),
+        "utterances": pq.read_metadata(args.workdir / "scores.parquet").num_rows,
+    }
+    print(json.dumps(result, indent=2))
+
+
+def _tiny_checkpoint(directory: Path) -> Path:
+    if not (directory / "checksums.json").exists():
+        from mmml.tiny import build_tiny_checkpoint
+
+        build_tiny_checkpoint(directory)
+    return directory
+
+
+if __name__ == "__main__":
+    main()
