@@ -28,6 +28,7 @@ import csv
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -76,12 +78,12 @@ def baseline(videos: list[Path], asr_model: str, compute_type: str, beam_size: i
     return time.perf_counter() - started
 
 
-def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Namespace) -> tuple[float, dict]:
+def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Namespace, variant: str) -> tuple[float, dict]:
     """Seconds for the full command, and its peak memory (bytes) over the process tree."""
     command = [
         sys.executable, "-m", "annotate", str(videos_dir), "--out", str(out), "--model", str(checkpoint),
         "--asr-model", args.asr_model, "--compute-type", args.compute_type, "--beam-size", str(args.beam_size),
-        "--asr-threads", str(args.threads), "--overwrite", "--no-progress", *args.annotate_args,
+        "--asr-threads", str(args.threads), "--overwrite", "--no-progress", *shlex.split(variant),
     ]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     started = time.perf_counter()
@@ -128,7 +130,7 @@ class _PeakMemory(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/annotate-bench"))
-    parser.add_argument("--files", type=int, default=5)
+    parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--sentences", type=int, default=32, help="per file")
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--asr-model", default="packaged:whisper-tiny.en")
@@ -136,7 +138,8 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for Whisper, both runs")
     parser.add_argument("--model", type=Path, default=None, help="MMML checkpoint (default: a tiny random one)")
-    parser.add_argument("annotate_args", nargs="*", help="extra mmml-annotate options, after --")
+    parser.add_argument("--variant", action="append", default=None,
+                        help="extra mmml-annotate options for one timed run (repeatable; default: one plain run)")
     args = parser.parse_args()
 
     require_tools()
@@ -146,10 +149,6 @@ def main() -> None:
     checkpoint = args.model or _tiny_checkpoint(args.workdir / "tiny_checkpoint")
 
     plain = baseline(videos, args.asr_model, args.compute_type, args.beam_size, args.threads)
-    full, memory = annotate(videos_dir, args.workdir / "scores.parquet", checkpoint, args)
-
-    import pyarrow.parquet as pq
-
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                    f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU",
@@ -159,14 +158,21 @@ def main() -> None:
         "threads": args.threads,
         "baseline_seconds": round(plain, 1),
         "baseline_audio_s_per_s": round(audio_seconds / plain, 2),
-        "annotate_seconds": round(full, 1),
-        "annotate_audio_s_per_s": round(audio_seconds / full, 2),
-        "annotate_over_baseline": round(full / plain, 3),
-        "annotate_peak_pss_mib": round(memory["pss"] / 2**20),
-        "annotate_peak_rss_mib": round(memory["rss"] / 2**20),
-        "utterances": pq.read_metadata(args.workdir / "scores.parquet").num_rows,
+        "annotate": [],
     }
-    print(json.dumps(result, indent=2))
+    for variant in args.variant or [""]:
+        out = args.workdir / "scores.parquet"
+        full, memory = annotate(videos_dir, out, checkpoint, args, variant)
+        result["annotate"].append({
+            "options": variant,
+            "seconds": round(full, 1),
+            "audio_s_per_s": round(audio_seconds / full, 2),
+            "over_baseline": round(full / plain, 3),
+            "peak_pss_mib": round(memory["pss"] / 2**20),
+            "peak_rss_mib": round(memory["rss"] / 2**20),
+            "utterances": pq.read_metadata(out).num_rows,
+        })
+        print(json.dumps(result, indent=2), flush=True)
 
 
 def _tiny_checkpoint(directory: Path) -> Path:

@@ -154,8 +154,8 @@ def run(
         return
     _configure_data_context(engine)
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-    asr_gpus = _gpus(engine.asr_gpus, has_gpu)
-    score_gpus = _gpus(engine.score_gpus, has_gpu)
+    asr_gpus = _gpus(engine.asr_gpus, has_gpu, asr.device)
+    score_gpus = _gpus(engine.score_gpus, has_gpu, scoring.device)
     items = [{"video_path": v.path, "video_id": v.video_id} for v in videos]
     dataset = (
         ray.data.from_items(items, override_num_blocks=len(items))  # one video per block: bounded streaming
@@ -201,10 +201,11 @@ def _configure_data_context(engine: EngineOptions) -> None:
     context.execution_options.resource_limits = ExecutionResources(object_store_memory=engine.object_store_mb * 2**20)
 
 
-def _gpus(requested: float | None, has_gpu: bool) -> float:
+def _gpus(requested: float | None, has_gpu: bool, device: str) -> float:
+    """GPUs per worker: as requested, else half a GPU (ASR and scoring share one) when there are GPUs to use."""
     if requested is not None:
         return requested
-    return 0.5 if has_gpu else 0.0
+    return 0.5 if has_gpu and device != "cpu" else 0.0
 
 
 def _device(gpus: float) -> str:

@@ -60,3 +60,27 @@ def test_utterance_audio_is_the_slice_between_its_times() -> None:
 
 def _words(text: str) -> set[str]:
     return {w.strip(".,!?").lower() for w in text.split() if len(w) > 3}
+
+
+def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> None:
+    """Demux -> Transcribe -> Score as plain callables; a wordless utterance still gets fused and audio scores."""
+    from pipelines.engine import Score, Transcribe, demux_row
+    from pipelines.segment import SegmentOptions
+
+    transcribe_stage = Transcribe(ASR, SegmentOptions())
+    video = next(iter(annotate_corpus.sentences))
+    rows = transcribe_stage(demux_row({"video_path": str(video), "video_id": "v"}, timeout_s=60))
+    assert [r["utterance"] for r in rows] == list(range(len(annotate_corpus.sentences[video])))
+    assert all(len(r["audio"]) == pytest.approx((r["end"] - r["start"]) * 16_000, abs=2) for r in rows)
+    rows[-1]["text"] = ""  # as if ASR had heard no words there
+
+    batch = {k: np.array([r[k] for r in rows], dtype=object) for k in rows[0]}
+    scored = Score(ScoreOptions(checkpoint=str(tiny_checkpoint)))(batch)
+    assert "audio" not in scored
+    assert np.isfinite(scored["score_fused"]).all() and np.isfinite(scored["score_audio"]).all()
+    assert np.isfinite(scored["score_text"][:-1]).all() and np.isnan(scored["score_text"][-1])
+
+    silent = transcribe_stage(demux_row({"video_path": str(annotate_corpus.broken / "silent.mp4"), "video_id": "s"}, 60))
+    assert [(r["error_stage"], r["error_type"]) for r in silent] == [("segment", "NoSpeech")]
+    broken = demux_row({"video_path": str(annotate_corpus.broken / "zero.mp4"), "video_id": "z"}, 60)
+    assert (broken["error_stage"], broken["error_type"]) == ("demux", "DemuxError")
