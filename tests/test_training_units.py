@@ -57,6 +57,7 @@ def test_aggregate_mean_and_sample_std_by_hand() -> None:
 
 def test_markdown_table_in_the_papers_units() -> None:
     assert format_cell({"mean": 0.8816, "std": 0.0123}) == "88.16 ± 1.23"
+    assert format_cell({"mean": 0.6429}) == "64.29"  # one evaluated checkpoint
     cell = {"mean": 0.5, "std": 0.0}
     table = markdown_table({"multi-loss": {k: cell for k in ("Acc2", "Acc3", "Acc5", "F1", "MAE", "Corr")}}, "sims")
     assert table.splitlines()[0] == "| | Acc2 | Acc3 | Acc5 | F1 | MAE×100 | Corr×100 |"

@@ -167,7 +167,7 @@ def evaluate_command(checkpoint: Path, out_file: Path | None, **options: Any) ->
     )
     if out_file:
         report.write_json(result, out_file)
-    row = {f"{options['head']} head": {k: {"mean": v, "std": 0.0} for k, v in result["metrics"].items()}}
+    row = {f"{options['head']} head": {k: {"mean": v} for k, v in result["metrics"].items()}}
     click.echo(report.markdown_table(row, options["dataset"]))
     click.echo(json.dumps(result["metrics"], sort_keys=True))
 

@@ -45,11 +45,11 @@ def metric_columns(dataset: str) -> tuple[str, ...]:
 
 
 def format_cell(cell: Mapping[str, float]) -> str:
-    """'mean ± std' scaled by 100, two decimals: how the paper prints every metric."""
-    mean, std = cell["mean"], cell["std"]
+    """'mean ± std' scaled by 100, two decimals, as the paper prints every metric; a lone run has no '± std'."""
+    mean = cell["mean"]
     if math.isnan(mean):
         return "n/a"
-    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+    return f"{100 * mean:.2f}" + (f" ± {100 * cell['std']:.2f}" if "std" in cell else "")
 
 
 def markdown_table(rows: Mapping[str, Summary], dataset: str, caption: str | None = None) -> str:
