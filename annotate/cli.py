@@ -13,10 +13,8 @@ from pathlib import Path
 
 import click
 
-from pipelines.engine import EngineOptions, VideoResult
-from pipelines.score import ScoreOptions
-from pipelines.segment import SegmentOptions
-from pipelines.transcribe import ASROptions
+from pipelines.engine import VideoResult
+from pipelines.options import ASROptions, EngineOptions, ScoreOptions, SegmentOptions
 
 from .config import AnnotateConfig
 from .run import RunError, annotate
@@ -79,7 +77,7 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
     except RunError as err:
         raise CannotStart(str(err)) from err
     click.echo(
-        f"{summary.annotated} videos annotated ({summary.skipped} from an earlier run), {summary.utterances} "
+        f"{summary.videos} inputs: {summary.annotated} annotated ({summary.skipped} from an earlier run), {summary.utterances} "
         f"utterances -> {summary.out}; {summary.failed} failed -> {summary.errors}",
         err=True,
     )

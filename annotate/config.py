@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmml.config import to_dict
-from pipelines.engine import EngineOptions
-from pipelines.score import ScoreOptions
-from pipelines.segment import SegmentOptions
-from pipelines.transcribe import ASROptions
+from pipelines.options import ASROptions, EngineOptions, ScoreOptions, SegmentOptions
 
 TOOL = "mmml-annotate"
 

@@ -103,25 +103,36 @@ def annotate(
     videos, missing = discover(inputs)
     _prepare_work_dir(paths, config, identity, overwrite)
 
-    unique = list({v.video_id: v for v in reversed(videos)}.values())[::-1]  # byte-identical copies: annotate once
+    unique = _first_of_each_content(videos)
     todo = [v for v in unique if not paths.done(v.video_id).is_file()]
     on_video = progress(len(unique), len(unique) - len(todo)) if progress else None
     if todo:
-        engine.start_ray(config.engine)
-        for result in engine.run(todo, config.asr, config.segment, config.score, config.engine):
-            _persist(paths, result)
-            if on_video:
-                on_video(result)
+        try:
+            engine.start_ray(config.engine)
+            for result in engine.run(todo, config.asr, config.segment, config.score, config.engine):
+                _persist(paths, result)
+                if on_video:
+                    on_video(result)
+        except (ConnectionError, engine.ClusterTooSmall) as err:
+            raise RunError(f"Ray: {err}") from err
 
     metadata = {"tool": TOOL, "version": tool_version(), "config": to_dict(config), "identity": identity,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     annotated, utterances = _merge(paths, videos, metadata)
     failures = _write_errors(paths, videos, missing, metadata)
-    paths.config.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    _write_text_atomic(paths.config, json.dumps(metadata, indent=2, sort_keys=True))
     return RunSummary(
         videos=len(videos) + len(missing), annotated=annotated, failed=failures, utterances=utterances,
         skipped=len(unique) - len(todo), out=paths.out, errors=paths.errors,
     )
+
+
+def _first_of_each_content(videos: list[Video]) -> list[Video]:
+    """Byte-identical copies are annotated once, under the first path; the merge gives every copy its rows."""
+    first: dict[str, Video] = {}
+    for video in videos:
+        first.setdefault(video.video_id, video)
+    return list(first.values())
 
 
 def _checked_model(checkpoint: str) -> str:

@@ -11,6 +11,8 @@
 * Ray Data streams: with one video per input block and an object-store
   budget, memory holds a bounded number of waveforms however large the
   corpus. The driver keeps only text rows of videos still in flight.
+* Decode workers stay light: this module imports neither torch nor
+  CTranslate2; the actors import their stage modules when they start.
 * Failures stay per video: a stage that cannot handle a video emits an error
   row instead of raising, so the run goes on. A dying actor is restarted and
   its task retried (Ray Data's default for actor pools); a dying task is
@@ -22,7 +24,9 @@ every row of a video has arrived; the caller (`annotate.run`) persists it.
 
 from __future__ import annotations
 
+import math
 import os
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -30,27 +34,8 @@ import numpy as np
 
 from .demux import decode_audio
 from .discover import Video
-from .score import ScoreOptions, load_scorer, score, utterance_audio
-from .segment import SegmentOptions, utterances
-from .transcribe import ASROptions, SAMPLE_RATE, load_asr, transcribe
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """Where and how wide the pipeline runs. None of these change a single output value."""
-
-    ray_address: str | None = None  # None: start a local Ray for this run
-    num_cpus: int | None = None  # CPUs of the local Ray (None: all)
-    asr_workers: int = 1
-    score_workers: int = 1
-    demux_workers: int = 2  # concurrent ffmpeg decodes
-    asr_cpus: float = 1.0  # logical CPUs reserved per ASR actor (fractional is fine)
-    score_cpus: float = 0.5
-    demux_cpus: float = 0.25
-    asr_gpus: float | None = None  # None: 0.5 when the cluster has GPUs, else 0
-    score_gpus: float | None = None
-    object_store_mb: int = 2048  # budget for in-flight waveforms and utterance audio
-    demux_timeout_s: float = 600.0  # per file
+from .options import SAMPLE_RATE, ASROptions, EngineOptions, ScoreOptions, SegmentOptions
+from .segment import utterance_audio, utterances
 
 
 @dataclass
@@ -59,6 +44,10 @@ class VideoResult:
     rows: list[dict[str, Any]] = field(default_factory=list)  # utterance rows (`pipelines.write.UTTERANCES`)
     error: dict[str, Any] | None = None  # error row (`pipelines.write.ERRORS`)
     audio_seconds: float = 0.0
+
+
+class ClusterTooSmall(ValueError):
+    """The worker pools ask for more logical CPUs than the Ray cluster has."""
 
 
 class NoSpeech(ValueError):
@@ -81,14 +70,15 @@ class Transcribe:
 
     def __init__(self, asr: ASROptions, segment: SegmentOptions, device: str | None = None) -> None:
         self.asr, self.segment = asr, segment
-        self.pipeline = load_asr(asr, device)
+        self.stage = importlib.import_module(".transcribe", __package__)  # CTranslate2: ASR actors only
+        self.pipeline = self.stage.load_asr(asr, device)
 
     def __call__(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         if row["error_stage"]:
             return [row]
         waveform = row.pop("audio")
         try:
-            transcript = transcribe(self.pipeline, waveform, self.asr)
+            transcript = self.stage.transcribe(self.pipeline, waveform, self.asr)
             found = utterances(transcript.words, transcript.speech, self.segment)
             if not found:
                 raise NoSpeech(
@@ -122,7 +112,8 @@ class Score:
 
     def __init__(self, options: ScoreOptions, device: str | None = None) -> None:
         self.options = options
-        self.checkpoint = load_scorer(options, device)
+        self.stage = importlib.import_module(".score", __package__)  # torch: scoring actors only
+        self.checkpoint = self.stage.load_scorer(options, device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         audios = list(batch.pop("audio"))
@@ -130,7 +121,7 @@ class Score:
         heads = {name: np.full(size, np.nan, np.float32) for name in ("score_fused", "score_text", "score_audio")}
         todo = np.flatnonzero(batch["error_stage"] == "")
         try:
-            scores = score(
+            scores = self.stage.score(
                 self.checkpoint, [batch["text"][i] for i in todo], [audios[i] for i in todo], self.options.batch_size
             )
             for name, values in zip(heads, (scores.fused, scores.text, scores.audio)):
@@ -153,7 +144,9 @@ def run(
     if not videos:
         return
     _configure_data_context(engine)
-    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    resources = ray.cluster_resources()
+    _check_fits(engine, resources.get("CPU", 0))
+    has_gpu = resources.get("GPU", 0) > 0
     asr_gpus = _gpus(engine.asr_gpus, has_gpu, asr.device)
     score_gpus = _gpus(engine.score_gpus, has_gpu, scoring.device)
     items = [{"video_path": v.path, "video_id": v.video_id} for v in videos]
@@ -189,7 +182,22 @@ def start_ray(engine: EngineOptions) -> None:
     if engine.ray_address:
         ray.init(address=engine.ray_address, **common)
     else:
-        ray.init(num_cpus=engine.num_cpus or os.cpu_count(), **common)
+        ray.init(num_cpus=max(engine.num_cpus or os.cpu_count() or 1, math.ceil(_cpus_needed(engine))), **common)
+
+
+def _cpus_needed(engine: EngineOptions) -> float:
+    """Logical CPUs the actor pools hold for the whole run, plus one decode task."""
+    return engine.asr_workers * engine.asr_cpus + engine.score_workers * engine.score_cpus + engine.demux_cpus
+
+
+def _check_fits(engine: EngineOptions, available_cpus: float) -> None:
+    """Refuse a pipeline the cluster can never schedule: Ray Data would otherwise wait forever."""
+    if _cpus_needed(engine) > available_cpus:
+        raise ClusterTooSmall(
+            f"the pipeline needs {_cpus_needed(engine):g} logical CPUs (ASR {engine.asr_workers} x {engine.asr_cpus:g}, "
+            f"scoring {engine.score_workers} x {engine.score_cpus:g}, decoding {engine.demux_cpus:g}) but the Ray "
+            f"cluster has {available_cpus:g}; lower --asr-cpus/--score-cpus or the worker counts"
+        )
 
 
 def _configure_data_context(engine: EngineOptions) -> None:

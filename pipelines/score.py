@@ -17,15 +17,7 @@ import torch
 
 from mmml.checkpoint import Checkpoint, load_checkpoint
 
-from .transcribe import SAMPLE_RATE
-
-
-@dataclass(frozen=True)
-class ScoreOptions:
-    checkpoint: str = ""  # MMML checkpoint directory (`--model`)
-    batch_size: int = 16  # utterances per forward pass
-    device: str = "auto"  # "cpu", "cuda" or "auto"
-    torch_threads: int = 1  # intra-op threads on CPU (workers share the machine with ASR)
+from .options import ScoreOptions
 
 
 @dataclass(frozen=True)
@@ -43,11 +35,6 @@ def load_scorer(options: ScoreOptions, device: str | None = None) -> Checkpoint:
     if device == "cpu" and options.torch_threads > 0:
         torch.set_num_threads(options.torch_threads)
     return load_checkpoint(options.checkpoint, device=device)
-
-
-def utterance_audio(waveform: np.ndarray, start: float, end: float) -> np.ndarray:
-    """The samples between `start` and `end` seconds (a view, not a copy)."""
-    return waveform[max(0, int(round(start * SAMPLE_RATE))) : int(round(end * SAMPLE_RATE))]
 
 
 @torch.inference_mode()

@@ -21,6 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
+from .options import SAMPLE_RATE, SegmentOptions
+
 SENTENCE_END = (".", "!", "?", "。", "！", "？", "…", "؟", "।")
 CLAUSE_END = (",", ";", ":", "，", "；", "：", "、", "—")
 _TRAILING_QUOTES = "\"'”’)]}»"
@@ -33,15 +37,6 @@ class Word:
     end: float
     text: str
     probability: float
-
-
-@dataclass(frozen=True)
-class SegmentOptions:
-    """Utterance boundaries (seconds)."""
-
-    max_seconds: float = 15.0
-    min_seconds: float = 1.0
-    pause_seconds: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -130,6 +125,11 @@ def wordless_utterances(
         step = (end - start) / count
         pieces += [Utterance(start + k * step, start + (k + 1) * step, "", None) for k in range(count)]
     return pieces
+
+
+def utterance_audio(waveform: np.ndarray, start: float, end: float) -> np.ndarray:
+    """The samples between `start` and `end` seconds (a view, not a copy)."""
+    return waveform[max(0, int(round(start * SAMPLE_RATE))) : int(round(end * SAMPLE_RATE))]
 
 
 def _nearer_neighbour(groups: list[list[Word]], i: int, max_seconds: float) -> int | None:

@@ -22,32 +22,10 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from mmml.packaged import resolve
 
+from .options import SAMPLE_RATE, ASROptions
 from .segment import Word
 
-SAMPLE_RATE = 16_000
 WINDOW_SECONDS = 30  # Whisper's receptive field
-
-
-@dataclass(frozen=True)
-class ASROptions:
-    """Which Whisper runs and how.
-
-    `model` is a faster-whisper model name (`small`, `large-v3`: downloaded to
-    the hub cache on first use), a local CTranslate2 directory, or a
-    `packaged:` alias (offline). `language=None` detects the language once
-    per video from its first speech.
-    """
-
-    model: str = "packaged:whisper-base"
-    device: str = "auto"  # "cpu", "cuda" or "auto"
-    compute_type: str = "default"  # CTranslate2 quantisation: default, int8, float16, int8_float16, ...
-    beam_size: int = 5
-    language: str | None = None
-    batch_size: int = 8  # 30 s windows decoded together
-    cpu_threads: int = 0  # 0: CTranslate2's default
-    vad_threshold: float = 0.5
-    vad_min_silence_ms: int = 160  # faster-whisper's batched default: split speech at short pauses
-    vad_speech_pad_ms: int = 200
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from annotate.cli import main
 from annotate.config import AnnotateConfig
 from mmml.checkpoint import checkpoint_id
 from mmml.config import from_dict
-from pipelines.engine import EngineOptions, start_ray
+from pipelines.engine import start_ray
+from pipelines.options import EngineOptions
 from pipelines.write import ERRORS, UTTERANCES, read_metadata
 from tests.annotate_corpus import BROKEN
 

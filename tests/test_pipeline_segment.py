@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.segment import SegmentOptions, Word, cap, merge_short, sentences, utterances
+from pipelines.options import SegmentOptions
+from pipelines.segment import Word, cap, merge_short, sentences, utterances
 
 
 def words(spec: str, start: float = 0.0, step: float = 0.4, gap: float = 0.0) -> list[Word]:

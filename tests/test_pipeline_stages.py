@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from pipelines.demux import decode_audio
-from pipelines.score import ScoreOptions, load_scorer, score, utterance_audio
-from pipelines.segment import utterances
-from pipelines.transcribe import ASROptions, load_asr, transcribe
+from pipelines.options import ASROptions, ScoreOptions, SegmentOptions
+from pipelines.score import load_scorer, score
+from pipelines.segment import utterance_audio, utterances
+from pipelines.transcribe import load_asr, transcribe
 
 ASR = ASROptions(model="packaged:whisper-tiny.en", beam_size=1, cpu_threads=1)
 
@@ -65,7 +66,6 @@ def _words(text: str) -> set[str]:
 def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> None:
     """Demux -> Transcribe -> Score as plain callables; a wordless utterance still gets fused and audio scores."""
     from pipelines.engine import Score, Transcribe, demux_row
-    from pipelines.segment import SegmentOptions
 
     transcribe_stage = Transcribe(ASR, SegmentOptions())
     video = next(iter(annotate_corpus.sentences))
