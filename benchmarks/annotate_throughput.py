@@ -11,12 +11,15 @@
    the Parquet output and scoring every utterance with an MMML checkpoint
    (a tiny random one unless `--model` names another).
 
-Reported: audio seconds per wall second for both, their time ratio
-(annotate / baseline; below 1 means the full run is faster than plain
-transcription), and peak memory of the annotate run summed over the command
-and all its descendants (Ray's GCS, raylet, workers): proportional set size
-(PSS, shared pages split between the processes that map them, so the
-object store is not counted once per worker) and, for reference, RSS.
+Reported, as medians over `--repeat` interleaved rounds: wall time and audio
+seconds per wall second for both, their ratio (annotate / baseline; below 1
+means the full run is faster than plain transcription), CPU seconds (user +
+system, summed over every process: a figure that other load on a shared
+machine disturbs far less than wall time), and the peak memory of the
+annotate run summed over the command and all its descendants (Ray's GCS,
+raylet, workers): proportional set size (PSS: shared pages are split between
+the processes that map them, so the object store is not counted once per
+worker) and, for reference, RSS.
 
     python benchmarks/annotate_throughput.py --workdir /tmp/annotate-bench
 """
@@ -30,11 +33,14 @@ import os
 import platform
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import psutil
 import pyarrow.parquet as pq
@@ -65,21 +71,29 @@ def build_corpus(folder: Path, files: int, sentences: int, labels: Path) -> list
     return videos
 
 
-def baseline(videos: list[Path], asr_model: str, compute_type: str, beam_size: int, threads: int) -> float:
-    """Seconds for the plain sequential faster-whisper loop."""
+@dataclass
+class Timing:
+    wall: float  # seconds
+    cpu: float  # user + system seconds, summed over every process involved
+    pss: int = 0  # peak bytes, summed over the process tree (annotate only)
+    rss: int = 0
+
+
+def baseline(videos: list[Path], asr_model: str, compute_type: str, beam_size: int, threads: int) -> Timing:
+    """The plain sequential faster-whisper loop, model loading included, in this process."""
     from faster_whisper import WhisperModel
 
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     model = WhisperModel(resolve(asr_model), device="cpu", compute_type=compute_type, cpu_threads=threads)
     for video in videos:
         segments, _ = model.transcribe(str(video), beam_size=beam_size)
         for _ in segments:
             pass
-    return time.perf_counter() - started
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Namespace, variant: str) -> tuple[float, dict]:
-    """Seconds for the full command, and its peak memory (bytes) over the process tree."""
+def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Namespace, variant: str) -> Timing:
+    """The whole command in a subprocess: Python start-up, local Ray, every worker, the Parquet output."""
     command = [
         sys.executable, "-m", "annotate", str(videos_dir), "--out", str(out), "--model", str(checkpoint),
         "--asr-model", args.asr_model, "--compute-type", args.compute_type, "--beam-size", str(args.beam_size),
@@ -88,23 +102,29 @@ def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Names
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
-    peak = _PeakMemory(process.pid)
-    peak.start()
+    tree = _ProcessTree(process.pid)
+    tree.start()
     _, stderr = process.communicate()
     elapsed = time.perf_counter() - started
-    peak.stop()
+    tree.stop()
     if process.returncode != 0:
         raise SystemExit(f"annotate failed ({process.returncode}):\n{stderr[-4000:]}")
-    return elapsed, {"pss": peak.pss, "rss": peak.rss}
+    return Timing(elapsed, tree.cpu, tree.pss, tree.rss)
 
 
-class _PeakMemory(threading.Thread):
-    """Samples the summed PSS and RSS of a process and all its descendants."""
+class _ProcessTree(threading.Thread):
+    """Samples a process and all its descendants (Ray's GCS, raylet, workers): peak summed PSS and RSS,
+    and CPU time (the last reading of each process, summed)."""
 
     def __init__(self, pid: int, interval: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.root, self.interval, self.pss, self.rss = psutil.Process(pid), interval, 0, 0
+        self.cpu_by_pid: dict[int, float] = {}
         self.halt = threading.Event()
+
+    @property
+    def cpu(self) -> float:
+        return sum(self.cpu_by_pid.values())
 
     def run(self) -> None:
         while not self.halt.is_set():
@@ -115,10 +135,12 @@ class _PeakMemory(threading.Thread):
                 return
             for process in family:
                 try:
-                    info = process.memory_full_info()
-                    pss, rss = pss + info.pss, rss + info.rss
+                    with process.oneshot():
+                        info, times = process.memory_full_info(), process.cpu_times()
                 except psutil.Error:
-                    pass
+                    continue
+                pss, rss = pss + info.pss, rss + info.rss
+                self.cpu_by_pid[process.pid] = times.user + times.system
             self.pss, self.rss = max(self.pss, pss), max(self.rss, rss)
             self.halt.wait(self.interval)
 
@@ -137,6 +159,7 @@ def main() -> None:
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for Whisper, both runs")
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds; medians are reported")
     parser.add_argument("--model", type=Path, default=None, help="MMML checkpoint (default: a tiny random one)")
     parser.add_argument("--variant", action="append", default=None,
                         help="extra mmml-annotate options for one timed run (repeatable; default: one plain run)")
@@ -148,31 +171,45 @@ def main() -> None:
     audio_seconds = sum(len(decode_audio(v)) / 16_000 for v in videos)
     checkpoint = args.model or _tiny_checkpoint(args.workdir / "tiny_checkpoint")
 
-    plain = baseline(videos, args.asr_model, args.compute_type, args.beam_size, args.threads)
+    variants = args.variant or [""]
+    plain: list[Timing] = []
+    runs: dict[str, list[Timing]] = {v: [] for v in variants}
+    utterances = 0
+    for _ in range(args.repeat):  # interleaved, so that load from other processes hits both sides alike
+        plain.append(baseline(videos, args.asr_model, args.compute_type, args.beam_size, args.threads))
+        for variant in variants:
+            runs[variant].append(annotate(videos_dir, args.workdir / "scores.parquet", checkpoint, args, variant))
+            utterances = pq.read_metadata(args.workdir / "scores.parquet").num_rows
+
+    base_wall, base_cpu = _median(t.wall for t in plain), _median(t.cpu for t in plain)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                   f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU",
-        "files": len(videos),
-        "audio_seconds": round(audio_seconds, 1),
+                   f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU, load average before "
+                   f"{os.getloadavg()[0]:.1f}",
+        "files": len(videos), "audio_seconds": round(audio_seconds, 1), "utterances": utterances,
         "asr_model": args.asr_model, "compute_type": args.compute_type, "beam_size": args.beam_size,
-        "threads": args.threads,
-        "baseline_seconds": round(plain, 1),
-        "baseline_audio_s_per_s": round(audio_seconds / plain, 2),
+        "threads": args.threads, "repeat": args.repeat,
+        "baseline": {"wall_s": round(base_wall, 1), "cpu_s": round(base_cpu, 1),
+                     "audio_s_per_wall_s": round(audio_seconds / base_wall, 2),
+                     "walls": [round(t.wall, 1) for t in plain]},
         "annotate": [],
     }
-    for variant in args.variant or [""]:
-        out = args.workdir / "scores.parquet"
-        full, memory = annotate(videos_dir, out, checkpoint, args, variant)
+    for variant, timings in runs.items():
+        wall, cpu = _median(t.wall for t in timings), _median(t.cpu for t in timings)
         result["annotate"].append({
             "options": variant,
-            "seconds": round(full, 1),
-            "audio_s_per_s": round(audio_seconds / full, 2),
-            "over_baseline": round(full / plain, 3),
-            "peak_pss_mib": round(memory["pss"] / 2**20),
-            "peak_rss_mib": round(memory["rss"] / 2**20),
-            "utterances": pq.read_metadata(out).num_rows,
+            "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "audio_s_per_wall_s": round(audio_seconds / wall, 2),
+            "wall_over_baseline": round(wall / base_wall, 3), "cpu_over_baseline": round(cpu / base_cpu, 3),
+            "peak_pss_mib": round(max(t.pss for t in timings) / 2**20),
+            "peak_rss_mib": round(max(t.rss for t in timings) / 2**20),
+            "walls": [round(t.wall, 1) for t in timings],
         })
-        print(json.dumps(result, indent=2), flush=True)
+    print(json.dumps(result, indent=2))
+
+
+def _median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
 
 
 def _tiny_checkpoint(directory: Path) -> Path:

@@ -24,9 +24,9 @@ every row of a video has arrived; the caller (`annotate.run`) persists it.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
