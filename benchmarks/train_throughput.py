@@ -11,8 +11,13 @@ second epoch is timed.
 
 Models: `tiny` (2-layer, 32-wide random RoBERTa; `mmml.tiny`) and `minilm`
 (packaged all-MiniLM-L6-v2), text-only by default so the real MOSI labels
-need no media; `--modalities text,audio` with an MMSA corpus that has media
-adds the tiny Data2Vec-audio encoder and a 2-layer fusion network.
+need no media; `--modalities text,audio` adds the tiny Data2Vec-audio
+encoder and a 2-layer fusion network, and needs media: either an MMSA
+corpus that has them, or `--speak` to have espeak-ng read the first
+`--clips` training transcripts into a temporary corpus.
+
+    python benchmarks/train_throughput.py --data ../shared/data/mosi_label.csv \
+        --modalities text,audio --speak --clips 128
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ from mmml.config import ModelConfig  # noqa: E402
 from mmml.model import MMML  # noqa: E402
 from mmml.preprocessing import Preprocessor  # noqa: E402
 from mmml.tiny import tiny_model_config  # noqa: E402
+from annotate.samples import speak  # noqa: E402
 from training.batching import padding_fraction, training_batches  # noqa: E402
 from training.config import DataConfig, OptimConfig, TrainConfig  # noqa: E402
 from training.dataset import read_corpus  # noqa: E402
+from tests.mmsa_corpus import write_label_csv  # noqa: E402
 from training.examples import prepare_examples, sort_lengths  # noqa: E402
 from training.trainer import Runtime, autocast_for, train_epoch  # noqa: E402
 
@@ -50,6 +57,16 @@ def model_config(name: str, modalities: str, max_tokens: int, workdir: Path) -> 
     if name == "minilm":
         config.text.name_or_path = "packaged:all-minilm-l6-v2"
     return config
+
+
+def spoken_corpus(data: str, clips: int, root: Path) -> Path:
+    """The first `clips` training transcripts of `data`, spoken into wav/<video>/<clip>.wav."""
+    train = read_corpus(data).split("train")[:clips]
+    rows = [{"video_id": c.video_id, "clip_id": c.clip_id, "text": c.text, "label": c.label, "mode": "train"} for c in train]
+    for clip in train:
+        speak(clip.text, root / "wav" / clip.video_id / f"{clip.clip_id}.wav")
+    write_label_csv(root / "label.csv", rows, ["video_id", "clip_id", "text", "label", "mode"])
+    return root
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -105,6 +122,16 @@ def measure(args: argparse.Namespace) -> dict:
     }
 
 
+def measure_in_child(model: str, length_batching: int, data: str) -> dict:
+    """`measure` in a fresh process, so peak memory is this pair's alone."""
+    arguments = [a for a in sys.argv[1:] if a != "--speak"] + ["--data", data]
+    child = [sys.executable, __file__, *arguments, "--model", model, "--length-batching", str(length_batching)]
+    output = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+    row = json.loads(output.strip().splitlines()[-1])
+    print(json.dumps(row), file=sys.stderr)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="corpus directory or label.csv")
@@ -114,6 +141,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--speak", action="store_true", help="speak the transcripts into a temporary corpus (espeak-ng)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--model", help=argparse.SUPPRESS)  # child process: measure one pair
     parser.add_argument("--length-batching", type=int, help=argparse.SUPPRESS)
@@ -122,13 +150,13 @@ def main() -> None:
         args.length_batching = bool(args.length_batching)
         print(json.dumps(measure(args)))
         return
-    rows = []
-    for model in args.models.split(","):
-        for length_batching in (1, 0):
-            child = [sys.executable, __file__, *sys.argv[1:], "--model", model, "--length-batching", str(length_batching)]
-            output = subprocess.run(child, check=True, capture_output=True, text=True).stdout
-            rows.append(json.loads(output.strip().splitlines()[-1]))
-            print(json.dumps(rows[-1]), file=sys.stderr)
+    with tempfile.TemporaryDirectory() as workdir:
+        data = str(spoken_corpus(args.data, args.clips, Path(workdir))) if args.speak else args.data
+        rows = [
+            measure_in_child(model, length_batching, data)
+            for model in args.models.split(",")
+            for length_batching in (1, 0)
+        ]
     print("| model | length-aware batching | clips/s | peak memory (MiB) | padding share |")
     print("|---|---|---|---|---|")
     for r in rows:
