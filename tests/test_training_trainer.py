@@ -169,3 +169,13 @@ def test_bad_media_can_be_skipped_and_counted(config: TrainConfig, broken_corpus
     assert summary["skipped_clips"] == 2
     assert any(m.startswith("skipped 2 clip(s)") for m in messages)
     assert len((tmp_path / "skipped_media.txt").read_text().splitlines()) == 2
+
+
+def test_skipping_every_clip_of_a_split_is_an_error(config: TrainConfig, mmsa_corpus: Path, tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    shutil.copytree(mmsa_corpus, root)
+    for clip in read_corpus(root).split("test"):
+        find_media(root, clip).unlink()
+    skipping = replace(config, data=replace(config.data, path=str(root), skip_bad_media=True))
+    with pytest.raises(CorpusError, match=r"no clip of split\(s\) test has usable media"):
+        fit(skipping, tmp_path / "run", quiet())

@@ -64,10 +64,11 @@ def prepare_examples(
                 problems,
             )
         )
-    return Examples(
-        {name: [Example(c, entries[c.key]) for c in members if c.key in entries] for name, members in clips.items()},
-        skipped=problems,
-    )
+    usable = {name: [Example(c, entries[c.key]) for c in members if c.key in entries] for name, members in clips.items()}
+    emptied = [name for name, members in usable.items() if not members]
+    if emptied:
+        raise CorpusError(problem_listing(f"no clip of split(s) {', '.join(emptied)} has usable media", problems))
+    return Examples(usable, skipped=problems)
 
 
 def _decode(
