@@ -65,7 +65,8 @@ def _common_options(command: Callable) -> Callable:
                      help="Batch clips of similar length together. [default: on]"),
         click.option("--skip-bad-media", is_flag=True, default=None,
                      help="Leave out clips whose media is missing or undecodable, and report how many."),
-        click.option("--audio-cache", type=click.Path(file_okay=False), help="Decoded-audio cache. [default: $MMML_CACHE/audio]"),
+        click.option("--audio-cache", type=click.Path(file_okay=False),
+                     help="Decoded-audio cache. [default: $MMML_CACHE/audio]"),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
@@ -74,7 +75,10 @@ def _common_options(command: Callable) -> Callable:
 
 def build_config(options: dict[str, Any]) -> TrainConfig:
     """The run's TrainConfig: a saved one or the paper's defaults, with the given options applied."""
-    base = load_train_config(options["config_file"]) if options["config_file"] else TrainConfig(model=preset(options["language"]))
+    if options["config_file"]:
+        base = load_train_config(options["config_file"])
+    else:
+        base = TrainConfig(model=preset(options["language"]))
     model, data, loss, optim, stop = base.model, base.data, base.loss, base.optim, base.early_stop
 
     def given(**pairs: Any) -> dict[str, Any]:
@@ -86,7 +90,9 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
         audio=replace(model.audio, **given(name_or_path="audio_encoder", max_seconds="max_seconds")),
         fusion=replace(model.fusion, **given(layers="fusion_layers", dropout="dropout", variant="variant")),
     )
-    data = replace(data, **given(path="data", dataset="dataset", skip_bad_media="skip_bad_media", audio_cache="audio_cache"))
+    data = replace(
+        data, **given(path="data", dataset="dataset", skip_bad_media="skip_bad_media", audio_cache="audio_cache")
+    )
     loss = replace(loss, **given(kind="loss", fused="fused_weight", text="text_weight", audio="audio_weight"))
     optim = replace(
         optim,
@@ -121,7 +127,9 @@ def _variant(modalities: str | None, variant: str | None) -> str | None:
 def _runtime(options: dict[str, Any]) -> Runtime:
     if options["quiet"]:
         transformers.utils.logging.disable_progress_bar()  # its weight-loading bars too
-    return Runtime(device=resolve_device(options["device"]), progress=not options["quiet"], log=lambda m: click.echo(m, err=True))
+    return Runtime(
+        device=resolve_device(options["device"]), progress=not options["quiet"], log=lambda m: click.echo(m, err=True)
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -131,7 +139,8 @@ def cli() -> None:
 
 @cli.command("fit")
 @_common_options
-@click.option("--modalities", type=click.Choice(list(MODALITIES)), help="text or audio: single-modality baseline. [default: text,audio]")
+@click.option("--modalities", type=click.Choice(list(MODALITIES)),
+              help="text or audio: single-modality baseline. [default: text,audio]")
 @click.option("--variant", type=click.Choice(FUSION_VARIANTS), help="Fusion variant (paper 3.4). [default: fused]")
 @click.option("--fused-weight", type=click.FloatRange(min=0), help="Loss weight of the fused head (0 = off). [default: 1]")
 @click.option("--text-weight", type=click.FloatRange(min=0), help="Loss weight of the text head (0 = off). [default: 1]")
@@ -155,7 +164,8 @@ def fit_command(**options: Any) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--skip-bad-media", is_flag=True)
 @click.option("--audio-cache", type=click.Path(file_okay=False))
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the metrics as JSON here.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
 def evaluate_command(checkpoint: Path, out_file: Path | None, **options: Any) -> None:

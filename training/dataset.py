@@ -64,7 +64,9 @@ def locate_label_file(path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
     label_file = path / LABEL_FILE if path.is_dir() else path
     if not label_file.is_file():
-        raise CorpusError(f"{label_file}: no such label file (expected a corpus directory holding {LABEL_FILE}, or the file)")
+        raise CorpusError(
+            f"{label_file}: no such label file (expected a corpus directory holding {LABEL_FILE}, or the file)"
+        )
     return label_file, label_file.parent
 
 

@@ -64,7 +64,11 @@ EXPERIMENTS: dict[str, Experiment] = {
     ),
     "table6": Experiment(
         "Comparative performance of model variations (paper Table 6)",
-        (Arm("Fused Features Only", "fused"), Arm("Concatenation", "fused+concat"), Arm("Transformer", "fused+transformer")),
+        (
+            Arm("Fused Features Only", "fused"),
+            Arm("Concatenation", "fused+concat"),
+            Arm("Transformer", "fused+transformer"),
+        ),
     ),
 }
 

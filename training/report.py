@@ -59,7 +59,8 @@ def markdown_table(rows: Mapping[str, Summary], dataset: str, caption: str | Non
         "| | " + " | ".join(HEADERS[c] for c in columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
-    lines += [f"| {name} | " + " | ".join(format_cell(summary[c]) for c in columns) + " |" for name, summary in rows.items()]
+    for name, summary in rows.items():
+        lines.append(f"| {name} | " + " | ".join(format_cell(summary[c]) for c in columns) + " |")
     if caption:
         lines += ["", caption]
     return "\n".join(lines) + "\n"

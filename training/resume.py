@@ -54,7 +54,9 @@ def load_resume_point(directory: Path, model: nn.Module, optimizer: torch.optim.
     saved = json.loads((directory / STATE_FILE).read_text())
     missing, unexpected = safetensors.torch.load_model(model, str(directory / WEIGHTS_FILE), strict=False)
     if missing or unexpected:
-        raise ValueError(f"{directory}: resume weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ValueError(
+            f"{directory}: resume weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     tensors = safetensors.torch.load_file(str(directory / OPTIMIZER_FILE))  # the optimiser moves them to its params
     optimizer.load_state_dict(_unflatten_optimizer(tensors, saved["param_groups"]))
     _restore_rng(safetensors.torch.load_file(str(directory / RNG_FILE)))

@@ -79,7 +79,9 @@ def fit(config: TrainConfig, out: Path, runtime: Runtime) -> dict[str, Any]:
     )
     if examples.skipped:
         (out / "skipped_media.txt").write_text("\n".join(examples.skipped) + "\n")
-        runtime.log(f"skipped {len(examples.skipped)} clip(s) with missing or undecodable media (see {out / 'skipped_media.txt'})")
+        runtime.log(
+            f"skipped {len(examples.skipped)} clip(s) with missing or undecodable media (see {out / 'skipped_media.txt'})"
+        )
     results = [train_seed(config, examples, seed, out / f"seed-{seed}", runtime) for seed in config.seeds]
     summary = summarise(config, results, skipped=len(examples.skipped))
     report.write_json(summary, out / "summary.json")
@@ -154,8 +156,13 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
             progress["bad_epochs"] += 1
         progress.update(epoch=epoch, scaler=scaler.state_dict())
         progress["history"].append(
-            {"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
-             "seconds": round(time.perf_counter() - started, 2), "train_clips_per_second": round(len(train) / train_seconds, 2)}
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "valid_loss": valid_loss,
+                "seconds": round(time.perf_counter() - started, 2),
+                "train_clips_per_second": round(len(train) / train_seconds, 2),
+            }
         )
         runtime.log(
             f"seed {seed} epoch {epoch}: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}"
@@ -308,7 +315,10 @@ def summarise(config: TrainConfig, results: Sequence[dict[str, Any]], skipped: i
         "seeds": [r["seed"] for r in results],
         "skipped_clips": skipped,
         "config": config_dict(config),
-        "per_seed": {str(r["seed"]): {k: r[k] for k in ("best_epoch", "epochs", "checkpoint", "checkpoint_id", "metrics")} for r in results},
+        "per_seed": {
+            str(r["seed"]): {k: r[k] for k in ("best_epoch", "epochs", "checkpoint", "checkpoint_id", "metrics")}
+            for r in results
+        },
         **{
             split: {head: report.aggregate([r["metrics"][split][head] for r in results]) for head in heads}
             for split in ("valid", "test")
@@ -347,7 +357,9 @@ def evaluate_checkpoint(
     config = checkpoint.config
     available = [h for h in HEADS if h == "fused" or getattr(checkpoint.model, f"{h}_head") is not None]
     if head not in available:
-        raise ValueError(f"{checkpoint_dir}: no {head!r} head in a {config.fusion.variant!r} model (has: {', '.join(available)})")
+        raise ValueError(
+            f"{checkpoint_dir}: no {head!r} head in a {config.fusion.variant!r} model (has: {', '.join(available)})"
+        )
     corpus = read_corpus(data, require_text=config.uses_text)
     examples = prepare_examples(
         corpus, [split], replace(config, fusion=replace(config.fusion, variant="text-only")) if head == "text" else config,
