@@ -105,8 +105,8 @@ def annotate(
 
     unique = _first_of_each_content(videos)
     todo = [v for v in unique if not paths.done(v.video_id).is_file()]
-    on_video = progress(len(unique), len(unique) - len(todo)) if progress else None
     if todo:
+        on_video = progress(len(unique), len(unique) - len(todo)) if progress else None
         try:
             engine.start_ray(config.engine)
             for result in engine.run(todo, config.asr, config.segment, config.score, config.engine):

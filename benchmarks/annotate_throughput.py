@@ -38,7 +38,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -77,6 +77,7 @@ class Timing:
     cpu: float  # user + system seconds, summed over every process involved
     pss: int = 0  # peak bytes, summed over the process tree (annotate only)
     rss: int = 0
+    load: float = field(default_factory=lambda: os.getloadavg()[0])  # 1-min load average when it finished
 
 
 def baseline(videos: list[Path], asr_model: str, compute_type: str, beam_size: int, threads: int) -> Timing:
@@ -191,7 +192,7 @@ def main() -> None:
         "threads": args.threads, "repeat": args.repeat,
         "baseline": {"wall_s": round(base_wall, 1), "cpu_s": round(base_cpu, 1),
                      "audio_s_per_wall_s": round(audio_seconds / base_wall, 2),
-                     "walls": [round(t.wall, 1) for t in plain]},
+                     "walls": [round(t.wall, 1) for t in plain], "loads": [round(t.load, 1) for t in plain]},
         "annotate": [],
     }
     for variant, timings in runs.items():
@@ -203,7 +204,7 @@ def main() -> None:
             "wall_over_baseline": round(wall / base_wall, 3), "cpu_over_baseline": round(cpu / base_cpu, 3),
             "peak_pss_mib": round(max(t.pss for t in timings) / 2**20),
             "peak_rss_mib": round(max(t.rss for t in timings) / 2**20),
-            "walls": [round(t.wall, 1) for t in timings],
+            "walls": [round(t.wall, 1) for t in timings], "loads": [round(t.load, 1) for t in timings],
         })
     print(json.dumps(result, indent=2))
 

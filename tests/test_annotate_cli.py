@@ -141,3 +141,9 @@ def test_a_bad_checkpoint_stops_before_any_work(annotate_corpus, tmp_path) -> No
     code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tmp_path / "model", *FAST)
     assert code == 2 and "checksums.json" in output
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_a_pipeline_the_cluster_cannot_hold_is_refused_not_hung(annotate_corpus, tiny_checkpoint, tmp_path) -> None:
+    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
+                            *FAST, "--asr-workers", "3", "--asr-cpus", "1")
+    assert code == 2 and "logical CPUs" in output
