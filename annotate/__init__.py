@@ -1,0 +1,1 @@
+"""The `mmml-annotate` command (`cli`), its run management (`run`: resume, failures, merge) and configuration."""

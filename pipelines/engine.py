@@ -25,6 +25,7 @@ every row of a video has arrived; the caller (`annotate.run`) persists it.
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -204,7 +205,9 @@ def _configure_data_context(engine: EngineOptions) -> None:
     from ray.data import DataContext, ExecutionResources
 
     context = DataContext.get_current()
-    context.enable_progress_bars = False  # the command draws its own bar
+    context.enable_progress_bars = False  # the command draws its own bar; keep Ray Data's chatter about it quiet
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    logging.getLogger("ray.data._internal.execution.streaming_executor").setLevel(logging.WARNING)
     context.print_on_execution_start = False
     context.execution_options.resource_limits = ExecutionResources(object_store_memory=engine.object_store_mb * 2**20)
 
