@@ -70,6 +70,9 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
 
     Writes one Parquet row per utterance to --out. Re-running the same command after an interruption
     resumes: finished videos are not processed again.
+
+    Exit status: 0 every input annotated; 1 some input failed (see <stem>.errors.parquet; a silent file
+    counts as failed, stage "segment"); 2 the run could not start.
     """
     config = _config(checkpoint, options)
     try:
