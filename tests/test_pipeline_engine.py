@@ -1,0 +1,54 @@
+"""Engine logic that needs no cluster: regrouping rows into videos, resource decisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.discover import Video
+from pipelines.engine import ClusterTooSmall, _check_fits, _Collector, _gpus
+from pipelines.options import EngineOptions
+
+VIDEO = Video("/v/a.mp4", "a" * 16)
+
+
+def row(i: int, n: int, **extra) -> dict:
+    return {"video_path": VIDEO.path, "video_id": VIDEO.video_id, "utterance": i, "start": float(i), "end": i + 0.5,
+            "text": f"u{i}", "language": "en", "language_probability": 1.0, "asr_confidence": 0.9,
+            "score_fused": 0.1, "score_text": 0.2, "score_audio": 0.3, "model_id": "m", "asr_model": "w",
+            "n_utterances": n, "duration": 9.0, "error_stage": "", "error_type": "", "error_message": "", **extra}
+
+
+def test_a_video_is_complete_when_all_its_rows_arrived_in_any_order_and_repeats_do_not_count() -> None:
+    collector = _Collector()
+    assert collector.add(row(2, 3), VIDEO) is None
+    assert collector.add(row(2, 3), VIDEO) is None  # a retried task delivering a row again
+    assert collector.add(row(0, 3), VIDEO) is None
+    result = collector.add(row(1, 3), VIDEO)
+    assert [r["utterance"] for r in result.rows] == [0, 1, 2] and result.error is None
+    assert "n_utterances" not in result.rows[0] and result.audio_seconds == 9.0
+
+
+def test_one_failed_utterance_fails_its_video() -> None:
+    collector = _Collector()
+    collector.add(row(0, 2), VIDEO)
+    result = collector.add(row(1, 2, error_stage="score", error_type="RuntimeError", error_message="boom"), VIDEO)
+    assert result.rows == [] and result.error["stage"] == "score" and result.error["message"] == "boom"
+
+
+def test_an_early_failure_is_the_only_row_of_its_video() -> None:
+    result = _Collector().add(row(-1, 0, error_stage="demux", error_type="DemuxError", error_message="x"), VIDEO)
+    assert result.error == {"video_path": VIDEO.path, "video_id": VIDEO.video_id, "stage": "demux",
+                            "error_type": "DemuxError", "message": "x"}
+
+
+@pytest.mark.parametrize(("requested", "has_gpu", "device", "expected"), [
+    (None, False, "auto", 0.0), (None, True, "auto", 0.5), (None, True, "cpu", 0.0), (1.0, True, "auto", 1.0),
+])
+def test_workers_take_gpus_only_where_there_are_some(requested, has_gpu, device, expected) -> None:
+    assert _gpus(requested, has_gpu, device) == expected
+
+
+def test_a_pipeline_larger_than_the_cluster_is_refused() -> None:
+    _check_fits(EngineOptions(), available_cpus=2)
+    with pytest.raises(ClusterTooSmall, match="needs 4.75 logical CPUs"):
+        _check_fits(EngineOptions(asr_workers=4), available_cpus=2)
