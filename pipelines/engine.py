@@ -154,9 +154,9 @@ def run(
     dataset = (
         ray.data.from_items(items, override_num_blocks=len(items))  # one video per block: bounded streaming
         .map(demux_row, fn_kwargs={"timeout_s": engine.demux_timeout_s},
-             compute=ray.data.TaskPoolStrategy(size=engine.demux_workers), num_cpus=engine.demux_cpus)
+             compute=ray.data.TaskPoolStrategy(size=min(engine.demux_workers, len(videos))), num_cpus=engine.demux_cpus)
         .flat_map(Transcribe, fn_constructor_kwargs={"asr": asr, "segment": segment, "device": _device(asr_gpus)},
-                  compute=ray.data.ActorPoolStrategy(size=engine.asr_workers),
+                  compute=ray.data.ActorPoolStrategy(size=min(engine.asr_workers, len(videos))),
                   num_cpus=engine.asr_cpus, num_gpus=asr_gpus)
         .map_batches(Score, fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
                      batch_size=scoring.batch_size, batch_format="numpy",
