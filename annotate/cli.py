@@ -40,26 +40,34 @@ class CannotStart(click.ClickException):
 @click.option("--compute-type", default=_ASR.compute_type, help="CTranslate2 compute type (int8, float16, ...).")
 @click.option("--beam-size", default=_ASR.beam_size, type=click.IntRange(1))
 @click.option("--asr-batch-size", default=_ASR.batch_size, type=click.IntRange(1), help="30 s windows per ASR batch.")
-@click.option("--asr-threads", default=_ASR.cpu_threads, type=click.IntRange(0), help="CPU threads per ASR worker (0: default).")
+@click.option("--asr-threads", default=_ASR.cpu_threads, type=click.IntRange(0),
+              help="CPU threads per ASR worker (0: default).")
 @click.option("--vad-threshold", default=_ASR.vad_threshold, type=click.FloatRange(0, 1))
 # utterances
-@click.option("--max-utterance", default=_SEG.max_seconds, type=click.FloatRange(0.5), help="Longest utterance, seconds.")
-@click.option("--min-utterance", default=_SEG.min_seconds, type=click.FloatRange(0), help="Shorter fragments are merged.")
-@click.option("--pause", default=_SEG.pause_seconds, type=click.FloatRange(0), help="A pause this long ends an utterance.")
+@click.option("--max-utterance", default=_SEG.max_seconds, type=click.FloatRange(0.5),
+              help="Longest utterance, seconds.")
+@click.option("--min-utterance", default=_SEG.min_seconds, type=click.FloatRange(0),
+              help="Shorter fragments are merged.")
+@click.option("--pause", default=_SEG.pause_seconds, type=click.FloatRange(0),
+              help="A pause this long ends an utterance.")
 # scoring
-@click.option("--score-batch-size", default=_SCORE.batch_size, type=click.IntRange(1), help="Utterances per MMML batch.")
+@click.option("--score-batch-size", default=_SCORE.batch_size, type=click.IntRange(1),
+              help="Utterances per MMML batch.")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]),
               help="Device for ASR and scoring workers (auto: GPU workers when the cluster has GPUs).")
 # engine
-@click.option("--ray-address", default=None, help="Join this Ray cluster (e.g. ray://host:10001 or host:6379); default: local Ray.")
+@click.option("--ray-address", default=None,
+              help="Join this Ray cluster (e.g. ray://host:10001 or host:6379); default: local Ray.")
 @click.option("--num-cpus", default=None, type=click.IntRange(1), help="CPUs of the local Ray (default: all).")
 @click.option("--asr-workers", default=_ENGINE.asr_workers, type=click.IntRange(1))
 @click.option("--score-workers", default=_ENGINE.score_workers, type=click.IntRange(1))
 @click.option("--demux-workers", default=_ENGINE.demux_workers, type=click.IntRange(1))
 @click.option("--asr-cpus", default=_ENGINE.asr_cpus, type=click.FloatRange(0), help="Logical CPUs per ASR worker.")
 @click.option("--score-cpus", default=_ENGINE.score_cpus, type=click.FloatRange(0))
-@click.option("--asr-gpus", default=None, type=click.FloatRange(0), help="GPUs per ASR worker (default: 0.5 if GPUs exist).")
-@click.option("--score-gpus", default=None, type=click.FloatRange(0), help="GPUs per scoring worker (default: 0.5 if GPUs exist).")
+@click.option("--asr-gpus", default=None, type=click.FloatRange(0),
+              help="GPUs per ASR worker (default: 0.5 if GPUs exist).")
+@click.option("--score-gpus", default=None, type=click.FloatRange(0),
+              help="GPUs per scoring worker (default: 0.5 if GPUs exist).")
 @click.option("--object-store-mb", default=_ENGINE.object_store_mb, type=click.IntRange(64),
               help="Memory budget for audio in flight between stages.")
 @click.option("--timeout", "timeout_s", default=_ENGINE.demux_timeout_s, type=click.FloatRange(1),
@@ -80,8 +88,8 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
     except RunError as err:
         raise CannotStart(str(err)) from err
     click.echo(
-        f"{summary.videos} inputs: {summary.annotated} annotated ({summary.skipped} from an earlier run), {summary.utterances} "
-        f"utterances -> {summary.out}; {summary.failed} failed -> {summary.errors}",
+        f"{summary.videos} inputs: {summary.annotated} annotated ({summary.skipped} from an earlier run), "
+        f"{summary.utterances} utterances -> {summary.out}; {summary.failed} failed -> {summary.errors}",
         err=True,
     )
     sys.exit(summary.exit_code)
@@ -96,7 +104,9 @@ def _config(checkpoint: str, o: dict) -> AnnotateConfig:
             language=o["language"], batch_size=o["asr_batch_size"], cpu_threads=o["asr_threads"],
             vad_threshold=o["vad_threshold"],
         ),
-        segment=SegmentOptions(max_seconds=o["max_utterance"], min_seconds=o["min_utterance"], pause_seconds=o["pause"]),
+        segment=SegmentOptions(
+            max_seconds=o["max_utterance"], min_seconds=o["min_utterance"], pause_seconds=o["pause"]
+        ),
         engine=EngineOptions(
             ray_address=o["ray_address"], num_cpus=o["num_cpus"], asr_workers=o["asr_workers"],
             score_workers=o["score_workers"], demux_workers=o["demux_workers"], asr_cpus=o["asr_cpus"],

@@ -39,7 +39,7 @@ from mmml.checkpoint import checkpoint_id, verify_checkpoint
 from mmml.config import to_dict
 from pipelines import engine
 from pipelines.discover import Missing, Video, discover
-from pipelines.write import ERRORS, UTTERANCES, error_table, utterance_table, with_metadata, write_atomic, write_concatenated
+from pipelines.write import UTTERANCES, error_table, utterance_table, with_metadata, write_atomic, write_concatenated
 
 from .config import TOOL, AnnotateConfig, result_identity, tool_version
 

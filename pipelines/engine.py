@@ -195,7 +195,8 @@ def _check_fits(engine: EngineOptions, available_cpus: float) -> None:
     """Refuse a pipeline the cluster can never schedule: Ray Data would otherwise wait forever."""
     if _cpus_needed(engine) > available_cpus:
         raise ClusterTooSmall(
-            f"the pipeline needs {_cpus_needed(engine):g} logical CPUs (ASR {engine.asr_workers} x {engine.asr_cpus:g}, "
+            f"the pipeline needs {_cpus_needed(engine):g} logical CPUs "
+            f"(ASR {engine.asr_workers} x {engine.asr_cpus:g}, "
             f"scoring {engine.score_workers} x {engine.score_cpus:g}, decoding {engine.demux_cpus:g}) but the Ray "
             f"cluster has {available_cpus:g}; lower --asr-cpus/--score-cpus or the worker counts"
         )

@@ -55,7 +55,7 @@ def utterances(
     words: Sequence[Word], speech: Sequence[tuple[float, float]], options: SegmentOptions = SegmentOptions()
 ) -> list[Utterance]:
     """Sentence-like utterances from timed words, plus wordless ones from uncovered speech regions."""
-    groups = [piece for sentence in sentences(words, options.pause_seconds) for piece in cap(sentence, options.max_seconds)]
+    groups = [piece for s in sentences(words, options.pause_seconds) for piece in cap(s, options.max_seconds)]
     groups = merge_short(groups, options.min_seconds, options.max_seconds)
     spoken = [_from_words(group) for group in groups]
     wordless = wordless_utterances(speech, [(u.start, u.end) for u in spoken], options)

@@ -131,7 +131,8 @@ def test_resuming_with_other_settings_is_refused_until_overwrite(annotate_corpus
     assert annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST)[0] == 0
     code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "5")
     assert code == 2 and "--overwrite" in output and "segment.max_seconds" in output
-    code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "5", "--overwrite")
+    code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "5",
+                            "--overwrite")
     assert code == 0 and "0 from an earlier run" in output
     assert read_metadata(out)["config"]["segment"]["max_seconds"] == 5.0
 

@@ -77,7 +77,8 @@ def test_speech_without_words_becomes_a_wordless_utterance() -> None:
 
 def test_long_wordless_speech_is_cut_into_equal_pieces() -> None:
     found = utterances([], speech=[(0.0, 40.0)], options=SegmentOptions(max_seconds=15.0))
-    assert [(u.start, u.end) for u in found] == [(0.0, pytest.approx(40 / 3)), (pytest.approx(40 / 3), pytest.approx(80 / 3)),
+    third = pytest.approx(40 / 3)
+    assert [(u.start, u.end) for u in found] == [(0.0, third), (third, pytest.approx(80 / 3)),
                                                  (pytest.approx(80 / 3), 40.0)]
 
 

@@ -80,7 +80,8 @@ def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> Non
     assert np.isfinite(scored["score_fused"]).all() and np.isfinite(scored["score_audio"]).all()
     assert np.isfinite(scored["score_text"][:-1]).all() and np.isnan(scored["score_text"][-1])
 
-    silent = transcribe_stage(demux_row({"video_path": str(annotate_corpus.broken / "silent.mp4"), "video_id": "s"}, 60))
+    silent_row = {"video_path": str(annotate_corpus.broken / "silent.mp4"), "video_id": "s"}
+    silent = transcribe_stage(demux_row(silent_row, timeout_s=60))
     assert [(r["error_stage"], r["error_type"]) for r in silent] == [("segment", "NoSpeech")]
     broken = demux_row({"video_path": str(annotate_corpus.broken / "zero.mp4"), "video_id": "z"}, 60)
     assert (broken["error_stage"], broken["error_type"]) == ("demux", "DemuxError")
