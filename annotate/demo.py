@@ -13,7 +13,7 @@ Everything is made or found on this machine, with no network:
 
 What the demo model is not: a paper-grade MMML. Its text side learns real
 sentiment from MOSI transcripts; its audio side hears one synthetic voice
-through an untrained-size encoder, so `score_audio` carries little signal.
+through a tiny random encoder, so `score_audio` carries no signal.
 Running the demo again reuses the corpus and checkpoint and resumes the
 annotation (nothing is redone).
 """
@@ -52,7 +52,7 @@ SAMPLE_VIDEOS = {
     ],
 }
 DEFAULT_LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mosi_label.csv"
-CLIPS_PER_SPLIT = {"train": 160, "valid": 40, "test": 40}
+CLIPS_PER_SPLIT = {"train": 640, "valid": 80, "test": 80}
 
 
 def make_sample_videos(directory: Path) -> Path:
@@ -93,8 +93,8 @@ def demo_train_config(corpus: Path, audio_encoder: Path) -> "TrainConfig":
             fusion=FusionConfig(layers=2, hidden_size=128, heads=4, ffn_size=256, dropout=0.1),
         ),
         data=DataConfig(path=str(corpus), dataset="mosi"),
-        optim=OptimConfig(lr=5e-5, batch_size=16, max_epochs=4),
-        early_stop=EarlyStopConfig(patience=2),
+        optim=OptimConfig(lr=1e-4, batch_size=16, max_epochs=8),
+        early_stop=EarlyStopConfig(patience=3),
         seeds=(1,),
     )
 
