@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmml.checkpoint import checkpoint_id, verify_checkpoint
+from mmml.integrity import checkpoint_id, verify_checkpoint
 from mmml.config import to_dict
 from pipelines import engine
 from pipelines.discover import Missing, Video, discover

@@ -16,7 +16,6 @@ a hash of those checksums: equal ids mean byte-identical checkpoints.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,19 +28,21 @@ import torch
 
 from .config import ModelConfig, load_json, save_json
 from .encoders import encoder_from_config
+from .integrity import (
+    CHECKSUMS_FILE,
+    CONFIG_FILE,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    checkpoint_id,
+    checksums_of,
+    verify_checkpoint,
+)
 from .model import MMML
 from .preprocessing import Preprocessor
 
-CONFIG_FILE = "mmml_config.json"
-WEIGHTS_FILE = "model.safetensors"
-METADATA_FILE = "metadata.json"
-CHECKSUMS_FILE = "checksums.json"
 TEXT_DIR = "text_encoder"
 AUDIO_DIR = "audio_encoder"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory that is missing, incomplete or altered."""
 
 
 @dataclass
@@ -73,28 +74,11 @@ def save_checkpoint(
     preprocessor.save(str(text_dir) if text_dir else None, str(audio_dir) if audio_dir else None)
     safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
     (staging / METADATA_FILE).write_text(json.dumps(metadata or {}, indent=2, sort_keys=True, default=str) + "\n")
-    checksums = {path: _sha256(staging / path) for path in _files(staging)}
+    checksums = checksums_of(staging)
     (staging / CHECKSUMS_FILE).write_text(json.dumps(checksums, indent=2, sort_keys=True) + "\n")
 
     _replace_directory(staging, directory)
     return checkpoint_id(directory)
-
-
-def checkpoint_id(directory: str | Path) -> str:
-    """16 hex digits naming the checkpoint's exact content."""
-    checksums = _read_checksums(Path(directory))
-    return hashlib.sha256(json.dumps(checksums, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def verify_checkpoint(directory: str | Path) -> None:
-    """Raise `CheckpointError` naming the first file that is missing or differs from its checksum."""
-    directory = Path(directory)
-    for relative, expected in _read_checksums(directory).items():
-        path = directory / relative
-        if not path.is_file():
-            raise CheckpointError(f"{path}: missing from checkpoint")
-        if _sha256(path) != expected:
-            raise CheckpointError(f"{path}: content does not match checksums.json (truncated or modified)")
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
@@ -129,34 +113,6 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         directory=directory,
         metadata=metadata,
     )
-
-
-def _read_checksums(directory: Path) -> dict[str, str]:
-    path = directory / CHECKSUMS_FILE
-    if not directory.is_dir():
-        raise CheckpointError(f"{directory}: not a checkpoint directory")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing; {directory} is not a complete MMML checkpoint")
-    try:
-        checksums = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from err
-    for required in (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE):
-        if required not in checksums:
-            raise CheckpointError(f"{path}: does not list {required}")
-    return checksums
-
-
-def _files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
