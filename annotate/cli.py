@@ -33,6 +33,9 @@ class CannotStart(click.ClickException):
 @click.option("--model", "checkpoint", required=True, type=click.Path(exists=True, file_okay=False, path_type=str),
               help="MMML checkpoint directory.")
 @click.option("--overwrite", is_flag=True, help="Discard earlier work for --out and start over.")
+@click.option("--transcripts", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
+              help="An earlier mmml-annotate output made with the same ASR and utterance options: its videos keep "
+                   "their utterances and are only re-scored (no ASR); other videos are transcribed as usual.")
 # ASR
 @click.option("--asr-model", default=_ASR.model,
               help="faster-whisper model: a name (small, large-v3), a CTranslate2 directory, or packaged:<alias>.")
@@ -77,7 +80,8 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
     """Annotate videos (files, folders searched recursively, or .txt manifests of paths) with sentiment scores.
 
     Writes one Parquet row per utterance to --out. Re-running the same command after an interruption
-    resumes: finished videos are not processed again.
+    resumes: finished videos are not processed again. To re-score with a retrained model without
+    transcribing again, pass the earlier output as --transcripts.
 
     Exit status: 0 every input annotated; 1 some input failed (see <stem>.errors.parquet; a silent file
     counts as failed, stage "segment"); 2 the run could not start.
@@ -98,6 +102,7 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
 def _config(checkpoint: str, o: dict) -> AnnotateConfig:
     asr_device = score_device = o["device"]
     return AnnotateConfig(
+        transcripts=str(Path(o["transcripts"]).absolute()) if o["transcripts"] else None,
         score=ScoreOptions(checkpoint=checkpoint, batch_size=o["score_batch_size"], device=score_device),
         asr=ASROptions(
             model=o["asr_model"], device=asr_device, compute_type=o["compute_type"], beam_size=o["beam_size"],

@@ -24,6 +24,7 @@ class AnnotateConfig:
     asr: ASROptions = field(default_factory=ASROptions)
     segment: SegmentOptions = field(default_factory=SegmentOptions)
     engine: EngineOptions = field(default_factory=EngineOptions)
+    transcripts: str | None = None  # an earlier output whose utterances are reused (`--transcripts`)
 
 
 # Settings that change no output value: free to differ between a run and its resumption.

@@ -39,6 +39,7 @@ from mmml.integrity import checkpoint_id, verify_checkpoint
 from mmml.config import to_dict
 from pipelines import engine
 from pipelines.discover import Missing, Video, discover
+from pipelines.transcripts import TranscriptsError, load_transcripts
 from pipelines.write import UTTERANCES, error_table, utterance_table, with_metadata, write_atomic, write_concatenated
 
 from .config import TOOL, AnnotateConfig, result_identity, tool_version
@@ -100,6 +101,7 @@ def annotate(
     paths = RunPaths(Path(out).absolute())
     model_id = _checked_model(config.score.checkpoint)
     identity = result_identity(config, model_id)
+    transcripts = _reusable_transcripts(config.transcripts, identity) if config.transcripts else {}
     videos, missing = discover(inputs)
     _prepare_work_dir(paths, config, identity, overwrite)
 
@@ -109,7 +111,7 @@ def annotate(
         on_video = progress(len(unique), len(unique) - len(todo)) if progress else None
         try:
             engine.start_ray(config.engine)
-            for result in engine.run(todo, config.asr, config.segment, config.score, config.engine):
+            for result in engine.run(todo, config.asr, config.segment, config.score, config.engine, transcripts):
                 _persist(paths, result)
                 if on_video:
                     on_video(result)
@@ -143,6 +145,22 @@ def _checked_model(checkpoint: str) -> str:
         return checkpoint_id(checkpoint)
     except ValueError as err:
         raise RunError(f"--model: {err}") from err
+
+
+def _reusable_transcripts(path: str, identity: dict[str, Any]) -> dict[str, str]:
+    """The stored utterances of an earlier output, if it was made with this run's ASR and utterance settings."""
+    try:
+        stored = load_transcripts(path)
+    except TranscriptsError as err:
+        raise RunError(f"--transcripts: {err}") from err
+    wanted = {section: identity[section] for section in stored.settings}
+    if stored.settings != wanted:
+        changed = sorted(_differences(stored.settings, wanted))
+        raise RunError(
+            f"--transcripts: {path} was made with other ASR or utterance settings ({', '.join(changed)}); "
+            "its utterances would not be this run's. Repeat the earlier run's options, or drop --transcripts."
+        )
+    return stored.by_video
 
 
 def _prepare_work_dir(paths: RunPaths, config: AnnotateConfig, identity: dict[str, Any], overwrite: bool) -> None:

@@ -10,6 +10,9 @@
    subprocess, start-up of local Ray and of every worker included, writing
    the Parquet output and scoring every utterance with an MMML checkpoint
    (a tiny random one unless `--model` names another).
+4. With `--rescore-model`: the same command re-scoring that output with
+   another checkpoint, its utterances reused through `--transcripts` (the
+   retrain-and-re-annotate loop: decoding and scoring, no ASR).
 
 Reported, as medians over `--repeat` interleaved rounds: wall time and audio
 seconds per wall second for both, their ratio (annotate / baseline; below 1
@@ -164,6 +167,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="MMML checkpoint (default: a tiny random one)")
     parser.add_argument("--variant", action="append", default=None,
                         help="extra mmml-annotate options for one timed run (repeatable; default: one plain run)")
+    parser.add_argument("--rescore-model", type=Path, default=None,
+                        help="also time re-scoring the annotate output with this checkpoint via --transcripts (no ASR)")
     args = parser.parse_args()
 
     require_tools()
@@ -173,14 +178,21 @@ def main() -> None:
     checkpoint = args.model or _tiny_checkpoint(args.workdir / "tiny_checkpoint")
 
     variants = args.variant or [""]
+    scores = args.workdir / "scores.parquet"
+    rescore = f"--transcripts {shlex.quote(str(scores))}"
     plain: list[Timing] = []
     runs: dict[str, list[Timing]] = {v: [] for v in variants}
+    if args.rescore_model:
+        runs[f"{rescore} --model {args.rescore_model}"] = []
     utterances = 0
     for _ in range(args.repeat):  # interleaved, so that load from other processes hits both sides alike
         plain.append(baseline(videos, args.asr_model, args.compute_type, args.beam_size, args.threads))
         for variant in variants:
-            runs[variant].append(annotate(videos_dir, args.workdir / "scores.parquet", checkpoint, args, variant))
-            utterances = pq.read_metadata(args.workdir / "scores.parquet").num_rows
+            runs[variant].append(annotate(videos_dir, scores, checkpoint, args, variant))
+            utterances = pq.read_metadata(scores).num_rows
+        if args.rescore_model:
+            rescored = annotate(videos_dir, args.workdir / "rescored.parquet", args.rescore_model, args, rescore)
+            runs[f"{rescore} --model {args.rescore_model}"].append(rescored)
 
     base_wall, base_cpu = _median(t.wall for t in plain), _median(t.cpu for t in plain)
     result = {

@@ -29,7 +29,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from .demux import decode_audio
 from .discover import Video
 from .options import SAMPLE_RATE, ASROptions, EngineOptions, ScoreOptions, SegmentOptions
 from .segment import utterance_audio, utterances
+from .transcripts import utterance_fields
 
 
 @dataclass
@@ -67,31 +68,51 @@ def demux_row(row: dict[str, Any], timeout_s: float) -> dict[str, Any]:
 
 
 class Transcribe:
-    """VAD + Whisper + utterance boundaries; one Whisper per actor."""
+    """VAD + Whisper + utterance boundaries, or a video's stored utterances; one Whisper per actor.
 
-    def __init__(self, asr: ASROptions, segment: SegmentOptions, device: str | None = None) -> None:
+    `needs_asr=False` (every video has stored utterances) never loads Whisper.
+    """
+
+    def __init__(self, asr: ASROptions, segment: SegmentOptions, device: str | None = None,
+                 needs_asr: bool = True) -> None:
         self.asr, self.segment = asr, segment
         self.stage = importlib.import_module(".transcribe", __package__)  # CTranslate2: ASR actors only
-        self.pipeline = self.stage.load_asr(asr, device)
+        self.pipeline = self.stage.load_asr(asr, device) if needs_asr else None
 
     def __call__(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        stored = row.pop("transcript", "")
         if row["error_stage"]:
             return [row]
         waveform = row.pop("audio")
+        duration = len(waveform) / SAMPLE_RATE
         try:
-            transcript = self.stage.transcribe(self.pipeline, waveform, self.asr)
-            found = utterances(transcript.words, transcript.speech, self.segment)
-            if not found:
-                raise NoSpeech(
-                    f"{row['video_path']}: no speech found in {transcript.duration:.1f} s of audio "
-                    "(silent or no voice); nothing to annotate"
-                )
+            found = utterance_fields(stored) if stored else self._recognise(row["video_path"], waveform)
         except Exception as err:
-            return [_error_row(row, "segment", err, duration=len(waveform) / SAMPLE_RATE)]
+            return [_error_row(row, "segment", err, duration=duration)]
         return [
             {
                 **row,
+                **fields,
                 "utterance": i,
+                "n_utterances": len(found),
+                "duration": duration,
+                "audio": np.ascontiguousarray(utterance_audio(waveform, fields["start"], fields["end"])),
+                **_NO_ERROR,
+            }
+            for i, fields in enumerate(found)
+        ]
+
+    def _recognise(self, video_path: str, waveform: np.ndarray) -> list[dict[str, Any]]:
+        """Utterances (`pipelines.transcripts.FIELDS`) that Whisper and the segmenter find in `waveform`."""
+        transcript = self.stage.transcribe(self.pipeline, waveform, self.asr)
+        found = utterances(transcript.words, transcript.speech, self.segment)
+        if not found:
+            raise NoSpeech(
+                f"{video_path}: no speech found in {transcript.duration:.1f} s of audio "
+                "(silent or no voice); nothing to annotate"
+            )
+        return [
+            {
                 "start": round(u.start, 3),
                 "end": round(u.end, 3),
                 "text": u.text,
@@ -99,12 +120,8 @@ class Transcribe:
                 "language_probability": transcript.language_probability,
                 "asr_confidence": np.nan if u.asr_confidence is None else u.asr_confidence,
                 "asr_model": self.asr.model,
-                "n_utterances": len(found),
-                "duration": transcript.duration,
-                "audio": np.ascontiguousarray(utterance_audio(waveform, u.start, u.end)),
-                **_NO_ERROR,
             }
-            for i, u in enumerate(found)
+            for u in found
         ]
 
 
@@ -137,9 +154,13 @@ class Score:
 # ---------------------------------------------------------------- the Ray pipeline
 
 def run(
-    videos: list[Video], asr: ASROptions, segment: SegmentOptions, scoring: ScoreOptions, engine: EngineOptions
+    videos: list[Video], asr: ASROptions, segment: SegmentOptions, scoring: ScoreOptions, engine: EngineOptions,
+    transcripts: Mapping[str, str] | None = None,
 ) -> Iterator[VideoResult]:
-    """Annotate `videos` on the connected Ray cluster, yielding each video's result as soon as it is complete."""
+    """Annotate `videos` on the connected Ray cluster, yielding each video's result as soon as it is complete.
+
+    `transcripts` maps a video_id to its stored utterances (`pipelines.transcripts`): those videos skip ASR.
+    """
     import ray
 
     if not videos:
@@ -150,12 +171,16 @@ def run(
     has_gpu = resources.get("GPU", 0) > 0
     asr_gpus = _gpus(engine.asr_gpus, has_gpu, asr.device)
     score_gpus = _gpus(engine.score_gpus, has_gpu, scoring.device)
-    items = [{"video_path": v.path, "video_id": v.video_id} for v in videos]
+    transcripts = transcripts or {}
+    items = [{"video_path": v.path, "video_id": v.video_id, "transcript": transcripts.get(v.video_id, "")}
+             for v in videos]
+    needs_asr = not all(item["transcript"] for item in items)
     dataset = (
         ray.data.from_items(items, override_num_blocks=len(items))  # one video per block: bounded streaming
         .map(demux_row, fn_kwargs={"timeout_s": engine.demux_timeout_s},
              compute=ray.data.TaskPoolStrategy(size=min(engine.demux_workers, len(videos))), num_cpus=engine.demux_cpus)
-        .flat_map(Transcribe, fn_constructor_kwargs={"asr": asr, "segment": segment, "device": _device(asr_gpus)},
+        .flat_map(Transcribe, fn_constructor_kwargs={"asr": asr, "segment": segment, "device": _device(asr_gpus),
+                                                 "needs_asr": needs_asr},
                   compute=ray.data.ActorPoolStrategy(size=min(engine.asr_workers, len(videos))),
                   num_cpus=engine.asr_cpus, num_gpus=asr_gpus)
         .map_batches(Score, fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -148,3 +149,54 @@ def test_a_pipeline_the_cluster_cannot_hold_is_refused_not_hung(annotate_corpus,
     code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
                             *FAST, "--asr-workers", "3", "--asr-cpus", "1")
     assert code == 2 and "logical CPUs" in output
+
+
+@pytest.fixture(scope="module")
+def earlier_output(whole_run, tmp_path_factory):
+    """The whole run's output with every text marked, and one video left out (it must be transcribed anew)."""
+    out, _, _ = whole_run
+    table = pq.read_table(out)
+    left_out = str(next(p for p in table.column("video_path").to_pylist() if p.endswith(".wav")))
+    frame = table.to_pandas()
+    frame = frame[frame["video_path"] != left_out].assign(text=lambda f: "REUSED " + f["text"])
+    marked = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
+    path = tmp_path_factory.mktemp("earlier") / "earlier.parquet"
+    pq.write_table(marked, path)
+    return path, left_out, table.to_pandas()
+
+
+@pytest.mark.slow
+def test_rescoring_reuses_earlier_utterances_and_transcribes_only_new_videos(
+    earlier_output, annotate_corpus, tmp_path
+) -> None:
+    from mmml.tiny import build_tiny_checkpoint
+
+    earlier, left_out, before = earlier_output
+    retrained = build_tiny_checkpoint(tmp_path / "retrained", seed=1)
+    out = tmp_path / "rescored.parquet"
+    code, output = annotate(annotate_corpus.good, "--out", out, "--model", retrained, "--transcripts", earlier, *FAST)
+    assert code == 0, output
+    after = pd.read_parquet(out)
+    assert set(after["model_id"]) == {checkpoint_id(retrained)}
+    key = ["video_path", "utterance"]
+    reused, fresh = after[after["video_path"] != left_out], after[after["video_path"] == left_out]
+    assert reused["text"].str.startswith("REUSED ").all() and not fresh["text"].str.startswith("REUSED").any()
+    merged = after.merge(before, on=key, suffixes=("", "_before"), validate="one_to_one")
+    assert len(merged) == len(before) == len(after)
+    for column in ("start", "end", "language", "asr_confidence", "asr_model"):
+        assert (merged[column] == merged[f"{column}_before"]).all(), column
+    assert (merged["score_audio"] != merged["score_audio_before"]).all()  # another model scored them
+
+
+def test_transcripts_from_other_asr_or_utterance_settings_are_refused(earlier_output, annotate_corpus, tmp_path,
+                                                                       tiny_checkpoint) -> None:
+    earlier, _, _ = earlier_output
+    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
+                            "--transcripts", earlier, *FAST, "--max-utterance", "5")
+    assert code == 2 and "segment.max_seconds" in output and str(earlier) in output
+    not_an_output = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"x": [1]}), not_an_output)
+    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
+                            "--transcripts", not_an_output, *FAST)
+    assert code == 2 and "not an mmml-annotate output" in output and str(not_an_output) in output
+    assert not (tmp_path / "s.parquet").exists()

@@ -85,3 +85,26 @@ def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> Non
     assert [(r["error_stage"], r["error_type"]) for r in silent] == [("segment", "NoSpeech")]
     broken = demux_row({"video_path": str(annotate_corpus.broken / "zero.mp4"), "video_id": "z"}, 60)
     assert (broken["error_stage"], broken["error_type"]) == ("demux", "DemuxError")
+
+
+def test_stored_utterances_skip_whisper_entirely(annotate_corpus) -> None:
+    """With every video's utterances given, the ASR stage never loads Whisper (a bogus model would fail)."""
+    import json
+
+    from pipelines.engine import Transcribe, demux_row
+
+    stage = Transcribe(ASROptions(model="/no/such/whisper"), SegmentOptions(), needs_asr=False)
+    video = next(iter(annotate_corpus.sentences))
+    stored = [
+        {"start": 0.25, "end": 1.0, "text": "kept as it was", "language": "en", "language_probability": 0.9,
+         "asr_confidence": 0.8, "asr_model": "earlier-asr"},
+        {"start": 1.5, "end": 2.0, "text": "", "language": "en", "language_probability": 0.9,
+         "asr_confidence": None, "asr_model": "earlier-asr"},
+    ]
+    row = {"video_path": str(video), "video_id": "v", "transcript": json.dumps(stored)}
+    rows = stage(demux_row(row, timeout_s=60))
+    assert [(r["utterance"], r["start"], r["end"], r["text"], r["asr_model"]) for r in rows] == [
+        (0, 0.25, 1.0, "kept as it was", "earlier-asr"), (1, 1.5, 2.0, "", "earlier-asr")
+    ]
+    assert rows[0]["asr_confidence"] == 0.8 and np.isnan(rows[1]["asr_confidence"])
+    assert [len(r["audio"]) for r in rows] == [12_000, 8_000] and all("transcript" not in r for r in rows)
