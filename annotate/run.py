@@ -17,6 +17,11 @@ video from whole parts, no row is ever lost or duplicated. The work directory
 stays after the merge (it is what makes a later re-run cheap); `--overwrite`
 deletes it and starts over.
 
+Re-annotating with a retrained model need not transcribe again: with
+`config.transcripts` (an earlier output made with the same ASR and
+utterance settings, which is checked), the videos found in it keep their
+utterances and are only decoded and scored (`pipelines.transcripts`).
+
 Exit status (`RunSummary.exit_code`): 0 when every input was annotated, 1 when
 any input failed (see the errors file). A silent file, or one whose audio has
 no speech, yields no utterance and is reported as failed at stage "segment"
