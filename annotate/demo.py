@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from mmml.config import to_dict
 
 from .samples import require_tools, speak, spoken_video
 
@@ -138,6 +141,25 @@ def print_summary(out: Path) -> None:
             )
 
 
+def forget_stale_results(workdir: Path, recipe: dict[str, Any]) -> None:
+    """A demo folder made with other settings (by an older demo) is rebuilt, not refused by `mmml-train`.
+
+    The sample videos and backbones do not depend on the recipe and are kept.
+    """
+    recipe_file = workdir / "recipe.json"
+    text = json.dumps(recipe, indent=2, sort_keys=True) + "\n"
+    if recipe_file.is_file() and recipe_file.read_text() == text:
+        return
+    if (workdir / "train").exists() or (workdir / "corpus").exists():
+        click.echo(f"{workdir}: made with other demo settings; training corpus, model and scores are rebuilt", err=True)
+    for name in ("corpus", "train"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
+    for stale in workdir.glob("scores.*"):
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    workdir.mkdir(parents=True, exist_ok=True)
+    recipe_file.write_text(text)
+
+
 def _run(args: list[str], check: bool = True) -> int:
     click.echo(f"$ {' '.join(['python', *args])}", err=True)
     return subprocess.run([sys.executable, *args], check=check).returncode
@@ -150,6 +172,9 @@ def _run(args: list[str], check: bool = True) -> int:
 def main(workdir: Path, labels: Path) -> None:
     """Train a small MMML on spoken MOSI transcripts and annotate sample videos with it."""
     require_tools()
+    recipe = {"clips": CLIPS_PER_SPLIT, "labels": str(labels.resolve()),
+              "train": to_dict(demo_train_config(workdir / "corpus", workdir / "backbones" / "audio"))}
+    forget_stale_results(workdir, recipe)
     videos = make_sample_videos(workdir / "videos")
     corpus = make_spoken_corpus(labels, workdir / "corpus", CLIPS_PER_SPLIT)
     checkpoint = train_checkpoint(corpus, workdir)
