@@ -44,7 +44,7 @@ from mmml.integrity import checkpoint_id, verify_checkpoint
 from mmml.config import to_dict
 from pipelines import engine
 from pipelines.discover import Missing, Video, discover
-from pipelines.transcripts import TranscriptsError, load_transcripts
+from pipelines.transcripts import TranscriptsError, stored_settings, stored_utterances
 from pipelines.write import UTTERANCES, error_table, utterance_table, with_metadata, write_atomic, write_concatenated
 
 from .config import TOOL, AnnotateConfig, result_identity, tool_version
@@ -106,13 +106,15 @@ def annotate(
     paths = RunPaths(Path(out).absolute())
     model_id = _checked_model(config.score.checkpoint)
     identity = result_identity(config, model_id)
-    transcripts = _reusable_transcripts(config.transcripts, identity) if config.transcripts else {}
+    if config.transcripts:
+        _check_transcript_settings(config.transcripts, identity)
     videos, missing = discover(inputs)
     _prepare_work_dir(paths, config, identity, overwrite)
 
     unique = _first_of_each_content(videos)
     todo = [v for v in unique if not paths.done(v.video_id).is_file()]
     if todo:
+        transcripts = _stored_utterances(config.transcripts, todo) if config.transcripts else {}
         on_video = progress(len(unique), len(unique) - len(todo)) if progress else None
         try:
             engine.start_ray(config.engine)
@@ -152,20 +154,26 @@ def _checked_model(checkpoint: str) -> str:
         raise RunError(f"--model: {err}") from err
 
 
-def _reusable_transcripts(path: str, identity: dict[str, Any]) -> dict[str, str]:
-    """The stored utterances of an earlier output, if it was made with this run's ASR and utterance settings."""
+def _check_transcript_settings(path: str, identity: dict[str, Any]) -> None:
+    """Reused utterances must be the ones this run's ASR and utterance settings would have made."""
     try:
-        stored = load_transcripts(path)
+        settings = stored_settings(path)
     except TranscriptsError as err:
         raise RunError(f"--transcripts: {err}") from err
-    wanted = {section: identity[section] for section in stored.settings}
-    if stored.settings != wanted:
-        changed = sorted(_differences(stored.settings, wanted))
+    wanted = {section: identity[section] for section in settings}
+    if settings != wanted:
+        changed = sorted(_differences(settings, wanted))
         raise RunError(
             f"--transcripts: {path} was made with other ASR or utterance settings ({', '.join(changed)}); "
             "its utterances would not be this run's. Repeat the earlier run's options, or drop --transcripts."
         )
-    return stored.by_video
+
+
+def _stored_utterances(path: str, videos: list[Video]) -> dict[str, str]:
+    try:
+        return stored_utterances(path, {v.video_id for v in videos})
+    except TranscriptsError as err:
+        raise RunError(f"--transcripts: {err}") from err
 
 
 def _prepare_work_dir(paths: RunPaths, config: AnnotateConfig, identity: dict[str, Any], overwrite: bool) -> None:

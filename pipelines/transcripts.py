@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .write import read_metadata
@@ -37,29 +38,38 @@ class TranscriptsError(ValueError):
     """A `--transcripts` file that is not a readable mmml-annotate output."""
 
 
-@dataclass(frozen=True)
-class StoredTranscripts:
-    settings: dict[str, Any]  # the earlier run's result-relevant `asr` and `segment` settings
-    by_video: dict[str, str]  # video_id -> JSON list of utterances (`FIELDS`), in time order
-
-
-def load_transcripts(path: str | os.PathLike[str]) -> StoredTranscripts:
-    """Every video's utterances in an earlier `mmml-annotate` output, with the settings that made them."""
+def stored_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The result-relevant `asr` and `segment` settings of the run that made an earlier output."""
     try:
         identity = read_metadata(path)["identity"]
-        settings = {section: identity[section] for section in ("asr", "segment")}
-        table = pq.read_table(path, columns=["video_id", "utterance", *FIELDS])
+        return {section: identity[section] for section in ("asr", "segment")}
     except (OSError, KeyError, TypeError, ValueError) as err:  # pyarrow's errors derive from these
         raise TranscriptsError(f"{path}: not an mmml-annotate output ({type(err).__name__}: {err})") from err
-    videos: dict[str, dict[int, dict[str, Any]]] = {}
-    for row in table.to_pylist():
-        # Keyed by utterance: copies of one video (same id under several paths) give each row once.
-        videos.setdefault(row.pop("video_id"), {})[row.pop("utterance")] = row
-    by_video = {
-        video_id: json.dumps([rows[i] for i in sorted(rows)])
-        for video_id, rows in videos.items()
-    }
-    return StoredTranscripts(settings, by_video)
+
+
+def stored_utterances(path: str | os.PathLike[str], video_ids: Collection[str]) -> dict[str, str]:
+    """video_id -> JSON list of its utterances (`FIELDS`, in time order), for the wanted videos found in `path`.
+
+    Columnar until the last step, so that an output of millions of utterances
+    costs the driver its Arrow columns plus one string per wanted video, not
+    one Python dict per row.
+    """
+    try:
+        table = pq.read_table(path, columns=["video_id", "utterance", *FIELDS])
+    except (OSError, KeyError, TypeError, ValueError) as err:
+        raise TranscriptsError(f"{path}: not an mmml-annotate output ({type(err).__name__}: {err})") from err
+    wanted = pc.is_in(table["video_id"], value_set=pa.array(sorted(video_ids), pa.string()))
+    table = table.filter(wanted).sort_by([("video_id", "ascending"), ("utterance", "ascending")])
+    ids = table["video_id"].combine_chunks()
+    starts = [0, *(pc.indices_nonzero(pc.not_equal(ids[1:], ids[:-1])).to_numpy() + 1), len(table)]
+    by_video = {}
+    for low, high in zip(starts[:-1], starts[1:]):
+        if high > low:
+            rows = table.slice(low, high - low).drop_columns(["video_id"]).to_pylist()
+            # Copies of one video (same id under several paths) repeat each utterance: keep it once.
+            unique = {row.pop("utterance"): row for row in rows}
+            by_video[ids[low].as_py()] = json.dumps(list(unique.values()))
+    return by_video
 
 
 def utterance_fields(stored: str) -> list[dict[str, Any]]:
