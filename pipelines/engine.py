@@ -168,13 +168,13 @@ def run(
     _configure_data_context(engine)
     resources = ray.cluster_resources()
     _check_fits(engine, resources.get("CPU", 0))
-    has_gpu = resources.get("GPU", 0) > 0
-    asr_gpus = _gpus(engine.asr_gpus, has_gpu, asr.device)
-    score_gpus = _gpus(engine.score_gpus, has_gpu, scoring.device)
     transcripts = transcripts or {}
     items = [{"video_path": v.path, "video_id": v.video_id, "transcript": transcripts.get(v.video_id, "")}
              for v in videos]
     needs_asr = not all(item["transcript"] for item in items)
+    has_gpu = resources.get("GPU", 0) > 0
+    asr_gpus = _gpus(engine.asr_gpus, has_gpu, asr.device) if needs_asr else 0.0  # only slicing left to do
+    score_gpus = _gpus(engine.score_gpus, has_gpu, scoring.device)
     dataset = (
         ray.data.from_items(items, override_num_blocks=len(items))  # one video per block: bounded streaming
         .map(demux_row, fn_kwargs={"timeout_s": engine.demux_timeout_s},

@@ -38,13 +38,20 @@ class TranscriptsError(ValueError):
     """A `--transcripts` file that is not a readable mmml-annotate output."""
 
 
+_UNREADABLE = (OSError, KeyError, TypeError, ValueError)  # pyarrow's errors derive from these
+
+
+def _not_an_output(path: str | os.PathLike[str], err: Exception) -> TranscriptsError:
+    return TranscriptsError(f"{path}: not an mmml-annotate output ({type(err).__name__}: {err})")
+
+
 def stored_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The result-relevant `asr` and `segment` settings of the run that made an earlier output."""
     try:
         identity = read_metadata(path)["identity"]
         return {section: identity[section] for section in ("asr", "segment")}
-    except (OSError, KeyError, TypeError, ValueError) as err:  # pyarrow's errors derive from these
-        raise TranscriptsError(f"{path}: not an mmml-annotate output ({type(err).__name__}: {err})") from err
+    except _UNREADABLE as err:
+        raise _not_an_output(path, err) from err
 
 
 def stored_utterances(path: str | os.PathLike[str], video_ids: Collection[str]) -> dict[str, str]:
@@ -56,8 +63,8 @@ def stored_utterances(path: str | os.PathLike[str], video_ids: Collection[str]) 
     """
     try:
         table = pq.read_table(path, columns=["video_id", "utterance", *FIELDS])
-    except (OSError, KeyError, TypeError, ValueError) as err:
-        raise TranscriptsError(f"{path}: not an mmml-annotate output ({type(err).__name__}: {err})") from err
+    except _UNREADABLE as err:
+        raise _not_an_output(path, err) from err
     wanted = pc.is_in(table["video_id"], value_set=pa.array(sorted(video_ids), pa.string()))
     table = table.filter(wanted).sort_by([("video_id", "ascending"), ("utterance", "ascending")])
     ids = table["video_id"].combine_chunks()
