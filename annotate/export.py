@@ -86,10 +86,11 @@ def label_rows(scores: list[dict[str, Any]], fractions: Sequence[float], prefill
             continue
         seen.add(key)
         score = u["score_fused"]
+        prefilled = round(score, 1) if prefill and score is not None else None
         rows.append({
             "video_id": u["video_id"], "clip_id": str(u["utterance"]), "text": u["text"].strip(),
-            "label": "" if not prefill or score is None else f"{round(score, 1):.1f}",
-            "annotation": "" if not prefill or score is None else annotation_class(round(score, 1)),
+            "label": "" if prefilled is None else f"{prefilled:.1f}",
+            "annotation": "" if prefilled is None else annotation_class(prefilled),
             "mode": split_of(u["video_id"], fractions), "video_path": u["video_path"],
             "start": u["start"], "end": u["end"], "model_score": "" if score is None else f"{score:.4f}",
         })
