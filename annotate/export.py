@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import sys
 import wave
@@ -44,7 +45,7 @@ import pyarrow.parquet as pq
 from pipelines.demux import decode_audio
 from pipelines.options import SAMPLE_RATE
 from pipelines.segment import utterance_audio
-from pipelines.write import UTTERANCES, read_metadata
+from pipelines.write import UTTERANCES, read_metadata, write_text_atomic
 
 from .cli import CannotStart
 from .config import TOOL, tool_version
@@ -156,18 +157,15 @@ def _write_provenance(out: Path, scores_file: Path, options: dict[str, Any]) -> 
         source = None
     record = {"tool": TOOL, "version": tool_version(), "scores": str(scores_file.absolute()), "options": options,
               "annotation": source}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "export.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(json.dumps(record, indent=2, sort_keys=True) + "\n", out / "export.json")
 
 
 def _write_label_file(rows: list[dict[str, Any]], label_file: Path) -> None:
-    label_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = label_file.with_name(f".{label_file.name}.partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    partial.replace(label_file)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(text.getvalue(), label_file)
 
 
 def _fractions(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[float, ...]:

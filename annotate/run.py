@@ -45,7 +45,15 @@ from mmml.config import to_dict
 from pipelines import engine
 from pipelines.discover import Missing, Video, discover
 from pipelines.transcripts import TranscriptsError, stored_settings, stored_utterances
-from pipelines.write import UTTERANCES, error_table, utterance_table, with_metadata, write_atomic, write_concatenated
+from pipelines.write import (
+    UTTERANCES,
+    error_table,
+    utterance_table,
+    with_metadata,
+    write_atomic,
+    write_concatenated,
+    write_text_atomic,
+)
 
 from .config import TOOL, AnnotateConfig, result_identity, tool_version
 
@@ -129,7 +137,7 @@ def annotate(
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     annotated, utterances = _merge(paths, videos, metadata)
     failures = _write_errors(paths, videos, missing, metadata)
-    _write_text_atomic(paths.config, json.dumps(metadata, indent=2, sort_keys=True))
+    write_text_atomic(json.dumps(metadata, indent=2, sort_keys=True) + "\n", paths.config)
     return RunSummary(
         videos=len(videos) + len(missing), annotated=annotated, failed=failures, utterances=utterances,
         skipped=len(unique) - len(todo), out=paths.out, errors=paths.errors,
@@ -193,7 +201,8 @@ def _prepare_work_dir(paths: RunPaths, config: AnnotateConfig, identity: dict[st
     paths.work.mkdir(parents=True, exist_ok=True)
     for leftover in paths.work.rglob(".*.partial"):  # a killed run's unfinished writes
         leftover.unlink(missing_ok=True)
-    _write_text_atomic(state, json.dumps({"identity": identity, "config": to_dict(config)}, indent=2, sort_keys=True))
+    write_text_atomic(json.dumps({"identity": identity, "config": to_dict(config)}, indent=2, sort_keys=True) + "\n",
+                      state)
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -243,9 +252,3 @@ def _write_errors(paths: RunPaths, videos: list[Video], missing: list[Missing], 
             rows += [{**row, "video_path": video.path} for row in pq.read_table(part).to_pylist()]
     write_atomic(with_metadata(error_table(rows), metadata), paths.errors)
     return len(rows)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text + "\n")
-    partial.replace(path)

@@ -87,6 +87,13 @@ def write_atomic(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+def write_text_atomic(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write UTF-8 `text` to `path` so that `path` only ever holds the whole text (JSON state, CSV)."""
+    with _replacing(path) as handle:
+        handle.write(text.encode("utf-8"))
+    return Path(path)
+
+
 def write_concatenated(tables: Iterable[pa.Table], schema: pa.Schema, path: str | os.PathLike[str]) -> Path:
     """Stream many small tables into one Parquet file at `path` (atomically), in row groups of a sensible size.
 
