@@ -1,4 +1,8 @@
-"""`mmml-annotate VIDEOS... --out scores.parquet --model CHECKPOINT`
+"""`mmml-annotate VIDEOS... --out scores.parquet [--model CHECKPOINT]`
+
+Without `--model`, the default MMML model is used (`$MMML_MODEL`, else the
+one `mmml-train default` installed); with neither, one line says how to get
+one and the exit status is 2.
 
 Exit status: 0 every input annotated; 1 at least one input failed (listed in
 `<stem>.errors.parquet`, the rest is in `--out`); 2 the run could not start
@@ -13,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from mmml.packaged import HOW_TO_GET_A_MODEL, default_model
 from pipelines.engine import VideoResult
 from pipelines.options import ASROptions, EngineOptions, ScoreOptions, SegmentOptions
 
@@ -30,8 +35,8 @@ class CannotStart(click.ClickException):
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Parquet file to write (one row per utterance); failures go to <stem>.errors.parquet.")
-@click.option("--model", "checkpoint", required=True, type=click.Path(exists=True, file_okay=False, path_type=str),
-              help="MMML checkpoint directory.")
+@click.option("--model", "checkpoint", default=None, type=click.Path(exists=True, file_okay=False, path_type=str),
+              help="MMML checkpoint directory. [default: $MMML_MODEL, else the model `mmml-train default` installed]")
 @click.option("--overwrite", is_flag=True, help="Discard earlier work for --out and start over.")
 @click.option("--transcripts", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
               help="An earlier mmml-annotate output made with the same ASR and utterance options: its videos keep "
@@ -86,6 +91,11 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
     Exit status: 0 every input annotated; 1 some input failed (see <stem>.errors.parquet; a silent file
     counts as failed, stage "segment"); 2 the run could not start.
     """
+    if checkpoint is None:
+        default = default_model()
+        if default is None:
+            raise CannotStart(HOW_TO_GET_A_MODEL)
+        checkpoint = str(default)
     config = _config(checkpoint, options)
     try:
         summary = annotate(inputs, out, config, overwrite=overwrite, progress=_progress_bar if progress else None)

@@ -13,6 +13,10 @@
 4. With `--rescore-model`: the same command re-scoring that output with
    another checkpoint, its utterances reused through `--transcripts` (the
    retrain-and-re-annotate loop: decoding and scoring, no ASR).
+5. Scoring's share: every utterance of the last annotate output scored
+   again in this process with the same checkpoint, batch size and one torch
+   thread (as the scoring worker runs), timed alone; its seconds over the
+   annotate run's wall time.
 
 Reported, as medians over `--repeat` interleaved rounds: wall time and audio
 seconds per wall second for both, their ratio (annotate / baseline; below 1
@@ -218,7 +222,29 @@ def main() -> None:
             "peak_rss_mib": round(max(t.rss for t in timings) / 2**20),
             "walls": [round(t.wall, 1) for t in timings], "loads": [round(t.load, 1) for t in timings],
         })
+    seconds = scoring_seconds(scores, videos_dir, checkpoint)
+    result["scoring_s_one_thread"] = round(seconds, 1)
+    result["scoring_share_of_annotate_wall"] = round(seconds / result["annotate"][0]["wall_s"], 3)
     print(json.dumps(result, indent=2))
+
+
+def scoring_seconds(scores: Path, videos_dir: Path, checkpoint: Path, batch_size: int = 16) -> float:
+    """Seconds to score every utterance of `scores` again, one torch thread, audio decoded beforehand."""
+    import numpy as np
+    import torch
+
+    from pipelines.options import ScoreOptions
+    from pipelines.score import load_scorer, score
+
+    table = pq.read_table(scores, columns=["video_path", "start", "end", "text"]).to_pylist()
+    audio = {path: decode_audio(path) for path in {row["video_path"] for row in table}}
+    clips = [audio[r["video_path"]][int(r["start"] * 16_000) : int(np.ceil(r["end"] * 16_000))] for r in table]
+    scorer = load_scorer(ScoreOptions(checkpoint=str(checkpoint), device="cpu", torch_threads=1))
+    started = time.perf_counter()
+    score(scorer, [r["text"] for r in table], clips, batch_size)
+    elapsed = time.perf_counter() - started
+    torch.set_num_threads(os.cpu_count() or 1)
+    return elapsed
 
 
 def _median(values: Iterable[float]) -> float:

@@ -41,11 +41,11 @@ from mmml.preprocessing import Preprocessor  # noqa: E402
 from mmml.tiny import tiny_model_config  # noqa: E402
 from annotate.samples import speak  # noqa: E402
 from training.batching import padding_fraction, training_batches  # noqa: E402
-from training.config import DataConfig, OptimConfig, TrainConfig  # noqa: E402
+from training.config import CorpusConfig, DataConfig, OptimConfig, TrainConfig  # noqa: E402
 from training.dataset import read_corpus  # noqa: E402
 from tests.mmsa_corpus import write_label_csv  # noqa: E402
 from training.examples import prepare_examples, sort_lengths  # noqa: E402
-from training.trainer import Runtime, autocast_for, train_epoch  # noqa: E402
+from training.trainer import Runtime, autocast_for, make_optimizer, train_epoch  # noqa: E402
 
 MODELS = ("tiny", "minilm")
 
@@ -77,7 +77,7 @@ def measure(args: argparse.Namespace) -> dict:
         model_cfg = model_config(args.model, args.modalities, args.max_tokens, Path(workdir))
         config = TrainConfig(
             model=model_cfg,
-            data=DataConfig(path=args.data),
+            data=DataConfig(corpora=(CorpusConfig(args.data),)),
             optim=OptimConfig(lr=5e-5, batch_size=args.batch_size, length_batching=args.length_batching),
             seeds=(0,),
         )
@@ -85,7 +85,7 @@ def measure(args: argparse.Namespace) -> dict:
         train = prepare_examples(corpus, ["train"], model_cfg, progress=False).splits["train"][: args.clips]
         model = MMML.from_config(model_cfg).to(device)
         preprocessor = Preprocessor.from_config(model_cfg)
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-5)
+        optimizer = make_optimizer(model, config)
         scaler = torch.amp.GradScaler(device.type, enabled=False)
         runtime = Runtime(device, progress=False, log=lambda m: None)
         lengths = sort_lengths(train, preprocessor)

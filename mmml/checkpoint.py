@@ -17,8 +17,6 @@ a hash of those checksums: equal ids mean byte-identical checkpoints.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import safetensors.torch
 import torch
 
+from .atomic import recovered, replace_directory, staging_directory
 from .config import ModelConfig, load_json, save_json
 from .encoders import encoder_from_config
 from .integrity import (
@@ -60,11 +59,13 @@ def save_checkpoint(
 ) -> str:
     """Write the checkpoint atomically (a reader never sees half of one); return its id."""
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    with staging_directory(directory) as staging:
+        _write(staging, model, preprocessor, metadata)
+        replace_directory(staging, directory)
+    return checkpoint_id(directory)
 
+
+def _write(staging: Path, model: MMML, preprocessor: Preprocessor, metadata: dict[str, Any] | None) -> None:
     save_json(model.config, staging / CONFIG_FILE)
     text_dir = staging / TEXT_DIR if model.text_encoder is not None else None
     audio_dir = staging / AUDIO_DIR if model.audio_encoder is not None else None
@@ -77,13 +78,10 @@ def save_checkpoint(
     checksums = checksums_of(staging)
     (staging / CHECKSUMS_FILE).write_text(json.dumps(checksums, indent=2, sort_keys=True) + "\n")
 
-    _replace_directory(staging, directory)
-    return checkpoint_id(directory)
-
 
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild the model and preprocessor, verified, in eval mode on `device`."""
-    directory = Path(directory)
+    directory = recovered(Path(directory))
     verify_checkpoint(directory)
     config = load_json(ModelConfig, directory / CONFIG_FILE)
     text_dir = str(directory / TEXT_DIR) if config.uses_text else None
@@ -114,12 +112,3 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         metadata=metadata,
     )
 
-
-def _replace_directory(staging: Path, target: Path) -> None:
-    if target.exists():
-        retired = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, retired)
-        os.replace(staging, target)
-        shutil.rmtree(retired)
-    else:
-        os.replace(staging, target)

@@ -39,8 +39,12 @@ class AudioEncoderConfig:
     name_or_path: str = "facebook/data2vec-audio-base"
     max_seconds: float = 6.0  # authors: 6 s, longer clips are truncated
     sampling_rate: int = 16_000
-    normalize: bool = True  # zero-mean unit-variance per clip, as Wav2Vec2FeatureExtractor
-    pad_to_max: bool = True  # fixed max_seconds canvas: scores independent of batch mates
+    # Zero-mean unit-variance waveforms per clip; None keeps the encoder's own convention
+    # (its feature extractor's do_normalize: on for Data2Vec, off for Whisper).
+    normalize: bool | None = None
+    # Fixed max_seconds canvas: scores independent of batch mates for wav2vec2-family encoders.
+    # Ignored by Whisper, which masks padded frames exactly and pads only to the batch's longest clip.
+    pad_to_max: bool = True
     freeze_feature_extractor: bool = True  # the convolutional front end stays frozen
 
 
@@ -136,6 +140,9 @@ def _coerce(hint: Any, value: Any) -> Any:
             if dataclasses.is_dataclass(arg) and isinstance(value, dict):
                 return from_dict(arg, value)
     if origin in (tuple,) and isinstance(value, list):
+        items = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        if len(items) == 1 and dataclasses.is_dataclass(items[0]):
+            return tuple(_coerce(items[0], item) for item in value)
         return tuple(value)
     return value
 

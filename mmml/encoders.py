@@ -1,8 +1,10 @@
 """Feature networks (paper 3.1): pretrained text and audio encoders from Hugging Face.
 
 Any `AutoModel` checkpoint of the right kind works: RoBERTa/BERT/MiniLM for
-text, Data2Vec-audio/HuBERT/wav2vec2 for audio. Names go through
-`mmml.packaged.resolve`, so packaged offline models load exactly like hub ids.
+text, Data2Vec-audio/HuBERT/wav2vec2 for audio, and Whisper's encoder
+(`mmml.whisper`) for audio too. Names go through `encoder_directory`, so
+packaged offline models, and faster-whisper (CTranslate2) directories, load
+exactly like hub ids.
 """
 
 from __future__ import annotations
@@ -13,12 +15,29 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 
-from .packaged import resolve
+from . import whisper
+from .packaged import cache_dir, resolve
+
+
+def encoder_directory(name_or_path: str) -> str:
+    """A transformers directory or hub id for an encoder name.
+
+    `packaged:` aliases become their local directory; a CTranslate2 Whisper
+    directory (faster-whisper's format, e.g. `packaged:whisper-tiny.en`)
+    becomes its encoder converted once into the cache.
+    """
+    path = resolve(name_or_path)
+    if whisper.is_ctranslate2_whisper(path):
+        return str(whisper.converted_directory(path, cache_dir()))
+    return path
 
 
 def load_encoder(name_or_path: str) -> PreTrainedModel:
     """Pretrained weights from a hub id, a local directory or a `packaged:` alias."""
-    return _prepare(AutoModel.from_pretrained(resolve(name_or_path), trust_remote_code=False))
+    directory = encoder_directory(name_or_path)
+    if whisper.is_whisper(AutoConfig.from_pretrained(directory, trust_remote_code=False)):
+        return whisper.load_whisper_encoder(directory)
+    return _prepare(AutoModel.from_pretrained(directory, trust_remote_code=False))
 
 
 def encoder_from_config(config_dir: str) -> PreTrainedModel:
@@ -28,6 +47,8 @@ def encoder_from_config(config_dir: str) -> PreTrainedModel:
     (possibly large) pretrained weights are never needed again.
     """
     config = AutoConfig.from_pretrained(config_dir, trust_remote_code=False)
+    if whisper.is_whisper(config):
+        return whisper.WhisperEncoder(config)
     return _prepare(AutoModel.from_config(config, trust_remote_code=False))
 
 
@@ -40,15 +61,19 @@ def _prepare(model: PreTrainedModel) -> PreTrainedModel:
 
 
 def freeze_feature_extractor(audio_encoder: PreTrainedModel) -> None:
-    """Freeze the convolutional front end of a wav2vec2-family encoder (paper 3.1)."""
-    front_end = getattr(audio_encoder, "feature_extractor", None)
-    if not isinstance(front_end, nn.Module):
+    """Freeze the convolutional front end of the audio encoder (paper 3.1): wav2vec2's conv stack, Whisper's two convs."""
+    if whisper.is_whisper(audio_encoder.config):
+        front_end = [audio_encoder.conv1, audio_encoder.conv2]
+    else:
+        front_end = [getattr(audio_encoder, "feature_extractor", None)]
+    if not all(isinstance(module, nn.Module) for module in front_end):
         raise ValueError(
-            f"{type(audio_encoder).__name__} has no convolutional feature extractor; "
-            "the audio encoder must be a wav2vec2-family model (Data2Vec-audio, HuBERT, wav2vec2, WavLM)"
+            f"{type(audio_encoder).__name__} has no convolutional feature extractor; the audio encoder must be "
+            "a wav2vec2-family model (Data2Vec-audio, HuBERT, wav2vec2, WavLM) or Whisper"
         )
-    for parameter in front_end.parameters():
-        parameter.requires_grad = False
+    for module in front_end:
+        for parameter in module.parameters():
+            parameter.requires_grad = False
 
 
 def frame_lengths(config: PretrainedConfig, sample_lengths: torch.Tensor) -> torch.Tensor:
@@ -75,13 +100,19 @@ def lengths_to_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
 
 
 def encode_audio(
-    encoder: PreTrainedModel, input_values: torch.Tensor, sample_mask: torch.Tensor
+    encoder: PreTrainedModel, inputs: torch.Tensor, sample_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Hidden states [B, T, H] and the frame mask [B, T] derived from the waveform mask.
 
-    The mask comes from the conv stack's arithmetic on the true sample counts,
-    never from attention outputs, so padded frames are excluded exactly.
+    `inputs` are waveforms [B, samples] for wav2vec2-family encoders, log-mel
+    features [B, mels, frames] for Whisper. The mask comes from the conv
+    stack's arithmetic on the true sample counts, never from attention
+    outputs, so padded frames are excluded exactly.
     """
-    hidden = encoder(input_values=input_values, attention_mask=sample_mask.long()).last_hidden_state
-    frames = frame_lengths(encoder.config, sample_mask.long().sum(dim=-1))
-    return hidden, lengths_to_mask(frames, hidden.shape[1])
+    samples = sample_mask.long().sum(dim=-1)
+    if whisper.is_whisper(encoder.config):
+        frames = whisper.frame_lengths(samples)
+        mask = lengths_to_mask(frames, inputs.shape[-1] // 2)
+        return whisper.encode_whisper(encoder, inputs, mask), mask
+    hidden = encoder(input_values=inputs, attention_mask=sample_mask.long()).last_hidden_state
+    return hidden, lengths_to_mask(frame_lengths(encoder.config, samples), hidden.shape[1])

@@ -24,7 +24,12 @@ def multi_loss(
     weights: Mapping[str, float],
     kind: LossKind = "mse",
 ) -> torch.Tensor:
-    """Weighted sum of the heads' losses; samples whose head score is NaN (modality missing) are left out."""
+    """Weighted sum of the heads' losses.
+
+    A sample is left out of a head's loss where the head's score is NaN (its
+    modality is missing) or its target is NaN (its label says nothing about
+    that modality, e.g. neutral words spoken in anger).
+    """
     if kind not in ("mse", "l1"):
         raise ValueError(f"unknown loss {kind!r}; use 'mse' or 'l1'")
     loss_fn = F.mse_loss if kind == "mse" else F.l1_loss
@@ -35,7 +40,7 @@ def multi_loss(
         if weight == 0.0 or predicted is None:
             continue
         target = targets[head].to(predicted.dtype)
-        valid = ~torch.isnan(predicted)
+        valid = ~torch.isnan(predicted) & ~torch.isnan(target)
         if not valid.any():
             continue
         term = weight * loss_fn(predicted[valid], target[valid])

@@ -92,6 +92,7 @@ class MMML(nn.Module):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         input_values: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
         audio_attention_mask: torch.Tensor | None = None,
         text_present: torch.Tensor | None = None,
         audio_present: torch.Tensor | None = None,
@@ -100,13 +101,22 @@ class MMML(nn.Module):
         text_score = audio_score = None
 
         if self.text_encoder is not None:
-            text_states = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            text_mask = attention_mask.bool() & _present(text_present, input_ids)[:, None]
+            present = _present(text_present, input_ids)
+            if present.any():
+                text_states = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                text_mask = attention_mask.bool() & present[:, None]
+            else:  # a batch without words (speech-only rows): no encoder pass, the text CLS stands alone
+                text_states, text_mask = _nothing(self.text_encoder, present)
             text_score = _nan_where_missing(self.text_head(text_states[:, 0]), text_mask)
 
         if self.audio_encoder is not None:
-            audio_states, audio_mask = encode_audio(self.audio_encoder, input_values, audio_attention_mask)
-            audio_mask = audio_mask & _present(audio_present, input_values)[:, None]
+            audio_inputs = input_values if input_values is not None else input_features
+            present = _present(audio_present, audio_inputs)
+            if present.any():
+                audio_states, audio_mask = encode_audio(self.audio_encoder, audio_inputs, audio_attention_mask)
+                audio_mask = audio_mask & present[:, None]
+            else:  # a batch without audio (transcript-only rows): no encoder pass, the audio CLS stands alone
+                audio_states, audio_mask = _nothing(self.audio_encoder, present)
             audio_score = _nan_where_missing(self.audio_head(masked_mean(audio_states, audio_mask)), audio_mask)
 
         fused = self._fuse(text_states, text_mask, audio_states, audio_mask)
@@ -145,9 +155,16 @@ def _fusion_dims(config: ModelConfig, reference: PreTrainedModel) -> FusionDims:
     return FusionDims(
         hidden=config.fusion.hidden_size or ref.hidden_size,
         heads=config.fusion.heads or ref.num_attention_heads,
-        ffn=config.fusion.ffn_size or ref.intermediate_size,
+        ffn=config.fusion.ffn_size or getattr(ref, "intermediate_size", None) or ref.encoder_ffn_dim,
         dropout=config.fusion.dropout,
     )
+
+
+def _nothing(encoder: PreTrainedModel, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """States [B, 1, H] and an all-False mask: what a fully masked modality looks like downstream."""
+    parameter = next(encoder.parameters())
+    states = torch.zeros(present.shape[0], 1, encoder.config.hidden_size, dtype=parameter.dtype, device=parameter.device)
+    return states, torch.zeros(present.shape[0], 1, dtype=torch.bool, device=parameter.device)
 
 
 def _present(flags: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:

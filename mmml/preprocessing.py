@@ -18,10 +18,17 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from transformers import AutoFeatureExtractor, AutoTokenizer, FeatureExtractionMixin, PreTrainedTokenizerBase
+from transformers import (
+    AutoFeatureExtractor,
+    AutoTokenizer,
+    FeatureExtractionMixin,
+    PreTrainedTokenizerBase,
+    WhisperFeatureExtractor,
+)
 
+from . import whisper
 from .config import ModelConfig
-from .packaged import resolve
+from .encoders import encoder_directory
 
 
 class Preprocessor:
@@ -40,15 +47,21 @@ class Preprocessor:
                 raise ValueError(
                     f"audio encoder expects {rate} Hz but the config says {config.audio.sampling_rate} Hz"
                 )
-            feature_extractor.do_normalize = config.audio.normalize
+            if config.audio.normalize is not None:
+                feature_extractor.do_normalize = config.audio.normalize
+            if self.is_whisper and config.audio.max_seconds > whisper.MAX_SECONDS:
+                raise ValueError(
+                    f"audio max_seconds {config.audio.max_seconds} exceeds what a Whisper encoder takes "
+                    f"({whisper.MAX_SECONDS:.2f} s)"
+                )
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> "Preprocessor":
         """Load the tokenizer and feature extractor that belong to the configured encoders."""
         return cls.from_directories(
             config,
-            resolve(config.text.name_or_path) if config.uses_text else None,
-            resolve(config.audio.name_or_path) if config.uses_audio else None,
+            encoder_directory(config.text.name_or_path) if config.uses_text else None,
+            encoder_directory(config.audio.name_or_path) if config.uses_audio else None,
         )
 
     @classmethod
@@ -62,6 +75,19 @@ class Preprocessor:
             self.tokenizer.save_pretrained(text_dir)
         if self.feature_extractor is not None and audio_dir:
             self.feature_extractor.save_pretrained(audio_dir)
+
+    @property
+    def is_whisper(self) -> bool:
+        return isinstance(self.feature_extractor, WhisperFeatureExtractor)
+
+    @property
+    def fixed_canvas(self) -> bool:
+        """Whether every clip is padded to `max_seconds` (wav2vec2 family with `pad_to_max`).
+
+        Whisper masks padded frames exactly, so it always pads only to the
+        batch's longest clip: same scores, less compute.
+        """
+        return self.config.audio.pad_to_max and not self.is_whisper
 
     @property
     def max_samples(self) -> int:
@@ -102,10 +128,12 @@ class Preprocessor:
             _mono_float32(a)[: self.max_samples] if ok else np.zeros(1, dtype=np.float32)
             for a, ok in zip(audios, present)
         ]
+        if self.is_whisper:
+            return {**self._log_mel(clips), "audio_present": torch.tensor(present)}
         encoded = self.feature_extractor(
             clips,
             sampling_rate=self.config.audio.sampling_rate,
-            padding="max_length" if self.config.audio.pad_to_max else "longest",
+            padding="max_length" if self.fixed_canvas else "longest",
             max_length=self.max_samples,
             truncation=True,
             return_attention_mask=True,
@@ -116,6 +144,17 @@ class Preprocessor:
             "audio_attention_mask": encoded["attention_mask"],
             "audio_present": torch.tensor(present),
         }
+
+
+    def _log_mel(self, clips: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """Whisper's log-mel features on a clip-length canvas (not 30 s), with the true sample counts as a mask."""
+        length = whisper.padded_length(max(len(c) for c in clips))
+        features = self.feature_extractor(
+            clips, sampling_rate=self.config.audio.sampling_rate, padding="max_length", max_length=length,
+            truncation=True, return_tensors="pt",
+        )["input_features"]
+        lengths = torch.tensor([len(c) for c in clips])
+        return {"input_features": features, "audio_attention_mask": torch.arange(length)[None, :] < lengths[:, None]}
 
 
 def _mono_float32(audio: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Tiny random backbones, built offline in a second, for tests and the demo.
 
 They are real Hugging Face models (RoBERTa with a byte-level BPE tokenizer
-trained on the spot, Data2Vec-audio with a Wav2Vec2 feature extractor) saved
+trained on the spot, Data2Vec-audio with a Wav2Vec2 feature extractor, or a
+Whisper encoder with Whisper's log-mel feature extractor) saved
 to disk and reloaded through `from_pretrained`, so everything downstream
 exercises the same code path a hub id does. Their scores mean nothing.
 """
@@ -20,7 +21,10 @@ from transformers import (
     RobertaConfig,
     RobertaTokenizerFast,
     Wav2Vec2FeatureExtractor,
+    WhisperConfig,
+    WhisperFeatureExtractor,
 )
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .config import AudioEncoderConfig, FusionConfig, FusionVariant, ModelConfig, TextEncoderConfig
 
@@ -60,8 +64,10 @@ def build_tiny_text_encoder(directory: Path, seed: int = 0) -> Path:
 
 
 def build_tiny_audio_encoder(directory: Path, seed: int = 0, kind: str = "data2vec-audio") -> Path:
-    """A 2-layer, 32-wide Data2Vec-audio or HuBERT (real 320x conv downsampling) and its feature extractor."""
+    """A 2-layer, 32-wide Data2Vec-audio, HuBERT (real 320x conv downsampling) or Whisper encoder, with its feature extractor."""
     directory.mkdir(parents=True, exist_ok=True)
+    if kind == "whisper":
+        return _build_tiny_whisper(directory, seed)
     # Data2Vec-audio stacks `num_conv_pos_embeddings` positional conv layers; HuBERT uses it as a kernel width.
     config_class, positional = {
         "data2vec-audio": (Data2VecAudioConfig, {"num_conv_pos_embeddings": 2, "conv_pos_kernel_size": 5}),
@@ -81,6 +87,18 @@ def build_tiny_audio_encoder(directory: Path, seed: int = 0, kind: str = "data2v
     Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16_000, padding_value=0.0, do_normalize=True, return_attention_mask=True
     ).save_pretrained(str(directory))
+    return directory
+
+
+def _build_tiny_whisper(directory: Path, seed: int) -> Path:
+    """Whisper's real front end (80 log-mel bins, 10 ms hop, stride-2 conv) under a 2-layer, 32-wide encoder."""
+    config = WhisperConfig(
+        d_model=HIDDEN, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64, decoder_layers=1,
+        decoder_attention_heads=4, decoder_ffn_dim=64, max_source_positions=1500,
+    )
+    torch.manual_seed(seed)
+    WhisperEncoder(config).save_pretrained(str(directory))
+    WhisperFeatureExtractor().save_pretrained(str(directory))
     return directory
 
 

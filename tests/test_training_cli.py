@@ -82,9 +82,14 @@ def test_text_subnet_of_a_multimodal_checkpoint_runs_without_audio(
     # The text head reads only the text encoder: same numbers with or without the audio present.
     assert json.loads((tmp_path / "text.json").read_text())["metrics"] == pytest.approx(recorded["text"], abs=2e-4)
 
+    # A label.csv with no media tree is a transcript corpus: the fused head answers with the audio missing.
+    code, _, stderr = run(["evaluate", str(out / "seed-3" / "best"), "--data", str(labels_only), "--quiet"], capsys)
+    assert code == 0, stderr
+    # With a media tree, every clip must have its file.
+    (labels_only.parent / "wav").mkdir()
     code, _, stderr = run(["evaluate", str(out / "seed-3" / "best"), "--data", str(labels_only), "--quiet"], capsys)
     assert code == 1 and "4 clip(s) have missing or undecodable media" in stderr
-    assert "clip vid_a/4 (line 8): no media file" in stderr  # the first test clip
+    assert "clip vid_a/4 (line 8): no media file (looked for Raw/vid_a/4|0004.* or wav/vid_a/4|0004.*)" in stderr
 
 
 def test_experiment_group_prints_one_comparison_table(tiny: dict, mmsa_corpus: Path, tmp_path: Path, capsys) -> None:

@@ -23,7 +23,7 @@ from mmml.tiny import tiny_model_config
 from pipelines.demux import decode_audio
 from tests.media import truncate
 from training import trainer
-from training.config import DataConfig, EarlyStopConfig, OptimConfig, TrainConfig, config_dict
+from training.config import CorpusConfig, DataConfig, EarlyStopConfig, OptimConfig, TrainConfig, config_dict
 from training.dataset import CorpusError, find_media, read_corpus
 from training.trainer import Runtime, RunError, fit
 
@@ -35,7 +35,7 @@ def config(tiny_backbones: Path, mmsa_corpus: Path, tmp_path_factory: pytest.Tem
     model.audio.max_seconds = 2.0  # the spoken clips last 1-3 s; a small canvas keeps the tests fast
     return TrainConfig(
         model=model,
-        data=DataConfig(path=str(mmsa_corpus), dataset="mosi", audio_cache=str(cache)),
+        data=DataConfig(corpora=(CorpusConfig(str(mmsa_corpus), "mosi"),), audio_cache=str(cache)),
         optim=OptimConfig(lr=3e-3, batch_size=4, max_epochs=4),
         seeds=(1,),
     )
@@ -154,7 +154,7 @@ def broken_corpus(mmsa_corpus: Path, tmp_path: Path) -> Path:
 
 def test_bad_media_are_listed(config: TrainConfig, broken_corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(CorpusError) as error:
-        fit(replace(config, data=replace(config.data, path=str(broken_corpus))), tmp_path / "run", quiet())
+        fit(replace(config, data=replace(config.data, corpora=(CorpusConfig(str(broken_corpus), "mosi"),))), tmp_path / "run", quiet())
     message = str(error.value)
     assert "2 clip(s) have missing or undecodable media" in message and "--skip-bad-media" in message
     assert "clip vid_b/2 (line 5): no media file" in message
@@ -162,7 +162,7 @@ def test_bad_media_are_listed(config: TrainConfig, broken_corpus: Path, tmp_path
 
 
 def test_bad_media_can_be_skipped_and_counted(config: TrainConfig, broken_corpus: Path, tmp_path: Path) -> None:
-    skipping = replace(config, data=replace(config.data, path=str(broken_corpus), skip_bad_media=True),
+    skipping = replace(config, data=replace(config.data, corpora=(CorpusConfig(str(broken_corpus), "mosi"),), skip_bad_media=True),
                        optim=replace(config.optim, max_epochs=1))
     messages: list[str] = []
     summary = fit(skipping, tmp_path, quiet(messages))
@@ -176,6 +176,6 @@ def test_skipping_every_clip_of_a_split_is_an_error(config: TrainConfig, mmsa_co
     shutil.copytree(mmsa_corpus, root)
     for clip in read_corpus(root).split("test"):
         find_media(root, clip).unlink()
-    skipping = replace(config, data=replace(config.data, path=str(root), skip_bad_media=True))
+    skipping = replace(config, data=replace(config.data, corpora=(CorpusConfig(str(root), "mosi"),), skip_bad_media=True))
     with pytest.raises(CorpusError, match=r"no clip of split\(s\) test has usable media"):
         fit(skipping, tmp_path / "run", quiet())

@@ -9,9 +9,10 @@ import pytest
 
 from mmml.config import FusionConfig, ModelConfig
 from training.batching import evaluation_batches, padding_fraction, training_batches
-from training.config import EarlyStopConfig, LossConfig, TrainConfig, load_train_config, save_train_config
+from training.config import EarlyStopConfig, LossConfig, OptimConfig, TrainConfig, load_train_config, save_train_config
 from training.experiments import EXPERIMENTS, run_name
 from training.report import aggregate, format_cell, markdown_table
+from training.trainer import lr_schedule, make_optimizer
 
 
 def test_padding_fraction_by_hand() -> None:
@@ -92,3 +93,23 @@ def test_experiment_arms_follow_the_paper() -> None:
     ]
     assert run_name(EXPERIMENTS["table3"].arms[0].apply(base)) == "text-only"
     assert base.model.fusion.variant == "fused"  # arms never mutate the base configuration
+
+
+def test_linear_schedule_falls_to_zero_over_the_whole_run() -> None:
+    config = TrainConfig(optim=OptimConfig(max_epochs=2, lr_schedule="linear"))
+    first, second = lr_schedule(config, 1, 4), lr_schedule(config, 2, 4)
+    # 8 steps in all: factors 1, 7/8, ..., 1/8, recomputed from (epoch, step) alone after a resume
+    assert [first(s) for s in range(4)] + [second(s) for s in range(4)] == pytest.approx([1 - k / 8 for k in range(8)])
+    assert lr_schedule(TrainConfig(), 3, 4)(2) == 1.0  # constant by default
+
+
+def test_new_layers_get_their_own_learning_rate(tiny_backbones: Path) -> None:
+    from mmml.model import MMML
+    from mmml.tiny import tiny_model_config
+
+    model = MMML.from_config(tiny_model_config(tiny_backbones))
+    optimizer = make_optimizer(model, TrainConfig(optim=OptimConfig(lr=1e-5, fusion_lr=1e-3)))
+    encoders, rest = optimizer.param_groups
+    encoder_ids = {id(p) for p in [*model.text_encoder.parameters(), *model.audio_encoder.parameters()]}
+    assert encoders["lr"] == 1e-5 and all(id(p) in encoder_ids for p in encoders["params"])
+    assert rest["lr"] == 1e-3 and {id(p) for p in model.fused_head.parameters()} <= {id(p) for p in rest["params"]}

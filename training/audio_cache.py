@@ -20,11 +20,13 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from mmml.packaged import cache_dir
+
 Decoder = Callable[..., np.ndarray]
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("MMML_CACHE", Path.home() / ".cache" / "mmml")) / "audio"
+    return cache_dir() / "audio"
 
 
 def _ffmpeg_decoder() -> Decoder:
@@ -33,17 +35,40 @@ def _ffmpeg_decoder() -> Decoder:
     return decode_audio
 
 
+def trim_to_speech(audio: np.ndarray) -> np.ndarray:
+    """From the first to the last speech region that Silero VAD finds, with annotation's VAD settings.
+
+    Annotation scores VAD-cut utterances, so a training clip with a second
+    of silence at each end (RAVDESS) is cut the same way; a clip without
+    detected speech is kept whole.
+    """
+    from pipelines.options import SAMPLE_RATE, ASROptions
+    from pipelines.transcribe import speech_regions
+
+    regions = speech_regions(audio, ASROptions())
+    if not regions:
+        return audio
+    return audio[int(regions[0][0] * SAMPLE_RATE) : int(np.ceil(regions[-1][1] * SAMPLE_RATE))]
+
+
 class AudioCache:
     def __init__(
-        self, directory: str | Path | None = None, *, sample_rate: int = 16_000, decoder: Decoder | None = None
+        self,
+        directory: str | Path | None = None,
+        *,
+        sample_rate: int = 16_000,
+        decoder: Decoder | None = None,
+        trim_silence: bool = False,
     ) -> None:
         self.directory = Path(directory) if directory else default_cache_dir()
         self.sample_rate = sample_rate
+        self.trim_silence = trim_silence
         self._decoder = decoder
 
     def key(self, media: Path) -> str:
         stat = media.stat()
-        identity = f"{media.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self.sample_rate}"
+        trimmed = "|speech" if self.trim_silence else ""
+        identity = f"{media.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self.sample_rate}{trimmed}"
         return hashlib.sha256(identity.encode()).hexdigest()
 
     def entry(self, media: Path) -> Path:
@@ -58,6 +83,8 @@ class AudioCache:
             return entry
         decoder = self._decoder or _ffmpeg_decoder()
         audio = np.ascontiguousarray(decoder(media, sample_rate=self.sample_rate), dtype=np.float32)
+        if self.trim_silence and audio.ndim == 1 and audio.size:
+            audio = np.ascontiguousarray(trim_to_speech(audio))
         if audio.ndim != 1 or audio.size == 0:
             raise ValueError(f"{media}: decoded to no mono audio samples (shape {audio.shape})")
         entry.parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,26 @@ def training_batches(
     return [batches[i] for i in shuffled]
 
 
+def epoch_members(sizes: Sequence[int], per_epoch: Sequence[int | None], *, seed: int, epoch: int) -> list[int]:
+    """Indices into the pooled training clips of several corpora that one epoch trains on.
+
+    Corpus k holds `sizes[k]` clips (consecutive in the pool); with
+    `per_epoch[k]` set, a fresh draw of that many of them (without
+    replacement) is taken each epoch, so a large corpus does not drown a small
+    one and, over epochs, all of it is seen. The draw depends only on
+    (seed, epoch), so a resumed run sees what an uninterrupted one would.
+    """
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 7919)
+    members, offset = [], 0
+    for size, wanted in zip(sizes, per_epoch):
+        if wanted is None or wanted >= size:
+            members += range(offset, offset + size)
+        else:
+            members += sorted(offset + i for i in torch.randperm(size, generator=generator)[:wanted].tolist())
+        offset += size
+    return members
+
+
 def evaluation_batches(lengths: Sequence[float], batch_size: int, *, length_aware: bool = True) -> list[list[int]]:
     """Deterministic batches for prediction: sorted by length when allowed, in file order otherwise."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i]) if length_aware else list(range(len(lengths)))

@@ -3,6 +3,8 @@
     mmml-train fit --data CORPUS --out RUN [options]            train every seed, summary.json + summary.md
     mmml-train evaluate CHECKPOINT --data CORPUS --split test   metrics of one head on one split
     mmml-train experiment table3|table4|table5|table6 --data CORPUS --out DIR [options]
+    mmml-train default [--seeds 1111,1112,1113]                 train and install the default model
+    mmml-train set-default CHECKPOINT                           make a trained checkpoint the default
 
 CORPUS is an MMSA-layout directory (label.csv + Raw/ or wav/) or a label.csv
 itself; a text-only run needs no media. Every training option defaults to
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -25,8 +28,9 @@ import transformers
 from mmml.config import FUSION_VARIANTS, preset
 
 from . import report
-from .config import TrainConfig, load_train_config
+from .config import DATASETS, CorpusConfig, TrainConfig, load_train_config
 from .dataset import SPLITS
+from .default_model import LICENCE, RECIPE_SEEDS, SHARED_DATA, install_default, train_default
 from .experiments import EXPERIMENTS, run_experiment
 from .trainer import Runtime, evaluate_checkpoint, fit, resolve_device
 
@@ -38,9 +42,14 @@ def _common_options(command: Callable) -> Callable:
     options = [
         click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Start from a saved train_config.json; other options override it."),
-        click.option("--data", help="Corpus directory (label.csv + Raw/ or wav/) or a label.csv file."),
-        click.option("--dataset", type=click.Choice(["mosi", "mosei", "sims", "custom"]),
-                     help="Metric set: sims for [-1, 1] labels, the MOSI set otherwise. [default: custom]"),
+        click.option("--data", multiple=True,
+                     help="Corpus directory (label.csv + Raw/ or wav/) or a label.csv file; repeat to train on "
+                          "several. Per corpus, append ':labels=audio' (its label describes the voice, not the "
+                          "words: the text head learns nothing from it), ':dataset=mosi', ':per_epoch=N' (a fresh "
+                          "draw of N training clips each epoch)."),
+        click.option("--dataset", type=click.Choice(list(DATASETS)),
+                     help="Metric set of every --data without its own: sims for [-1, 1] labels, the MOSI set "
+                          "otherwise. [default: custom]"),
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
                      help="Run directory; an interrupted run in it is resumed."),
         click.option("--language", type=click.Choice(["en", "zh"]), default="en", show_default=True,
@@ -53,6 +62,10 @@ def _common_options(command: Callable) -> Callable:
         click.option("--max-seconds", type=click.FloatRange(min=0.1), help="Audio truncation in seconds. [default: 6]"),
         click.option("--loss", type=click.Choice(["mse", "l1"]), help="Regression loss. [default: mse]"),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="AdamW learning rate. [default: 1e-5]"),
+        click.option("--fusion-lr", type=click.FloatRange(min=0, min_open=True),
+                     help="Learning rate of the fusion network and heads. [default: --lr]"),
+        click.option("--lr-schedule", type=click.Choice(["constant", "linear"]),
+                     help="linear: learning rates fall to 0 at the end of --max-epochs. [default: constant]"),
         click.option("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay. [default: 0.01]"),
         click.option("--batch-size", type=click.IntRange(min=1), help="Clips per batch. [default: 16]"),
         click.option("--grad-accumulation", type=click.IntRange(min=1), help="Batches per optimiser step. [default: 1]"),
@@ -65,6 +78,9 @@ def _common_options(command: Callable) -> Callable:
                      help="Batch clips of similar length together. [default: on]"),
         click.option("--skip-bad-media", is_flag=True, default=None,
                      help="Leave out clips whose media is missing or undecodable, and report how many."),
+        click.option("--trim-silence/--no-trim-silence", default=None,
+                     help="Cut training clips to their speech (Silero VAD), as annotation cuts utterances. "
+                          "[default: off]"),
         click.option("--audio-cache", type=click.Path(file_okay=False),
                      help="Decoded-audio cache. [default: $MMML_CACHE/audio]"),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
@@ -90,21 +106,44 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
         audio=replace(model.audio, **given(name_or_path="audio_encoder", max_seconds="max_seconds")),
         fusion=replace(model.fusion, **given(layers="fusion_layers", dropout="dropout", variant="variant")),
     )
+    if options.get("data"):
+        data = replace(data, corpora=tuple(parse_corpus(spec, options.get("dataset")) for spec in options["data"]))
+    elif options.get("dataset"):
+        data = replace(data, corpora=tuple(replace(c, dataset=options["dataset"]) for c in data.corpora))
     data = replace(
-        data, **given(path="data", dataset="dataset", skip_bad_media="skip_bad_media", audio_cache="audio_cache")
+        data, **given(skip_bad_media="skip_bad_media", audio_cache="audio_cache", trim_silence="trim_silence")
     )
     loss = replace(loss, **given(kind="loss", fused="fused_weight", text="text_weight", audio="audio_weight"))
     optim = replace(
         optim,
-        **given(lr="lr", weight_decay="weight_decay", batch_size="batch_size", grad_accumulation="grad_accumulation",
+        **given(lr="lr", fusion_lr="fusion_lr", lr_schedule="lr_schedule", weight_decay="weight_decay", batch_size="batch_size", grad_accumulation="grad_accumulation",
                 max_epochs="max_epochs", max_grad_norm="max_grad_norm", mixed_precision="amp",
                 length_batching="length_batching"),
     )
     stop = replace(stop, **given(patience="patience"))
     seeds = _seeds(options["seeds"]) if options.get("seeds") else base.seeds
-    if not data.path:
+    if not data.corpora:
         raise click.UsageError("--data is required (a corpus directory or a label.csv)")
     return TrainConfig(model=model, data=data, loss=loss, optim=optim, early_stop=stop, seeds=seeds)
+
+
+_CORPUS_OPTIONS = re.compile(r"^(?P<path>.+?)((?::(?:labels|dataset|per_epoch)=[a-z0-9,]+)+)$")
+
+
+def parse_corpus(spec: str, default_dataset: str | None) -> CorpusConfig:
+    """`PATH[:labels=audio][:dataset=mosi][:per_epoch=N]` as a corpus of the run."""
+    match = _CORPUS_OPTIONS.match(spec)
+    path, options = (match["path"], spec[len(match["path"]) + 1 :].split(":")) if match else (spec, [])
+    values = dict(option.split("=", 1) for option in options)
+    dataset = values.get("dataset", default_dataset or "custom")
+    if dataset not in DATASETS:
+        raise click.BadParameter(f"{spec!r}: unknown dataset {dataset!r} ({', '.join(DATASETS)})", param_hint="--data")
+    labels = tuple(values.get("labels", "text,audio").split(","))
+    try:
+        per_epoch = int(values["per_epoch"]) if "per_epoch" in values else None
+        return CorpusConfig(path=path, dataset=dataset, labels=labels, per_epoch=per_epoch)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--data") from None
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -160,7 +199,7 @@ def fit_command(**options: Any) -> None:
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
 @click.option("--head", type=click.Choice(["fused", "text", "audio"]), default="fused", show_default=True,
               help="text: the text subnet alone, no audio needed (paper Table 5).")
-@click.option("--dataset", type=click.Choice(["mosi", "mosei", "sims", "custom"]), default="custom", show_default=True)
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default="custom", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--skip-bad-media", is_flag=True)
 @click.option("--audio-cache", type=click.Path(file_okay=False))
@@ -190,6 +229,29 @@ def experiment_command(name: str, **options: Any) -> None:
     config = build_config(options)
     result = run_experiment(name, config, options["out"], _runtime(options))
     click.echo(result["markdown"])
+
+
+@cli.command("default")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=SHARED_DATA,
+              show_default=True, help="Folder holding mosi_label.csv, mosei_label_trainvalid.csv and ravdess/.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/default"),
+              show_default=True, help="Run directory (resumable).")
+@click.option("--seeds", default=",".join(map(str, RECIPE_SEEDS)), show_default=True,
+              help="Comma-separated seeds; the seed with the best validation MAE becomes the default.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", is_flag=True)
+def default_command(data_dir: Path, out: Path, seeds: str, **options: Any) -> None:
+    """Train the default model (MOSI + MOSEI transcripts, RAVDESS speech) and install it for mmml-annotate."""
+    installed = train_default(out, _runtime(options), data_dir, _seeds(seeds))
+    click.echo((out / "summary.md").read_text())
+    click.echo(f"default model installed: {installed} (licence: {LICENCE})", err=True)
+
+
+@cli.command("set-default")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def set_default_command(checkpoint: Path) -> None:
+    """Make CHECKPOINT the model mmml-annotate uses when no --model is given."""
+    click.echo(f"default model installed: {install_default(checkpoint)}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

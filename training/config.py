@@ -10,25 +10,64 @@ the exact settings behind it.
 
 from __future__ import annotations
 
+import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mmml.config import ModelConfig, from_dict, load_json, save_json, to_dict
+from mmml.config import ModelConfig, from_dict, save_json, to_dict
 
 LossKind = Literal["mse", "l1"]
 Dataset = Literal["mosi", "mosei", "sims", "custom"]
+DATASETS: tuple[str, ...] = typing.get_args(Dataset)
 DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113)  # MMSA's customary three seeds
+
+
+Modality = Literal["text", "audio"]
+
+
+@dataclass
+class CorpusConfig:
+    """One labelled corpus of a run, and what its labels say.
+
+    The head rule (paper 3.3 across corpora): a row trains the fused head
+    always, and the text or audio head only if that modality is present in the
+    row *and* listed in `labels`, i.e. the corpus's label describes it.
+    RAVDESS says the same neutral sentence in eight emotions, so its label is
+    about the voice (`labels=("audio",)`): its rows teach the audio head and
+    the fused head, never the text head. A transcript-only corpus (a label.csv
+    with no `Raw/` or `wav/` beside it) has no audio, so it never reaches the
+    audio head.
+    """
+
+    path: str = ""  # corpus directory holding label.csv, or the label.csv itself
+    dataset: Dataset = "custom"  # picks the metric set (mosi/mosei/custom: [-3, 3]; sims: [-1, 1])
+    labels: tuple[Modality, ...] = ("text", "audio")
+    per_epoch: int | None = None  # train on a fresh draw of this many of its training clips each epoch (None: all)
+
+    def __post_init__(self) -> None:
+        self.labels = tuple(self.labels)
+        unknown = [m for m in self.labels if m not in ("text", "audio")]
+        if unknown or not self.labels:
+            raise ValueError(f"corpus {self.path}: labels must name text and/or audio, got {self.labels}")
+        if self.per_epoch is not None and self.per_epoch < 1:
+            raise ValueError(f"corpus {self.path}: per_epoch must be at least 1, got {self.per_epoch}")
 
 
 @dataclass
 class DataConfig:
-    """Where the labelled corpus lives and how to treat broken media."""
+    """The labelled corpora (the first is the primary one, reported first) and how to treat broken media."""
 
-    path: str = ""  # corpus directory holding label.csv, or the label.csv itself
-    dataset: Dataset = "custom"  # picks the metric set (mosi/mosei/custom: [-3, 3]; sims: [-1, 1])
+    corpora: tuple[CorpusConfig, ...] = ()
     skip_bad_media: bool = False  # drop clips whose media is missing or undecodable (and say how many)
     audio_cache: str | None = None  # decoded-audio cache directory; default $MMML_CACHE/audio
+    trim_silence: bool = False  # cut clips to their speech (Silero VAD) as annotation cuts utterances
+
+    @property
+    def dataset(self) -> str:
+        """The primary corpus's metric set: what tables of a run are laid out for."""
+        return self.corpora[0].dataset if self.corpora else "custom"
 
 
 @dataclass
@@ -45,7 +84,9 @@ class LossConfig:
 class OptimConfig:
     """One AdamW optimiser for the whole run (the authors' code re-created it every epoch)."""
 
-    lr: float = 1e-5
+    lr: float = 1e-5  # the pretrained encoders
+    fusion_lr: float | None = None  # the fusion network, CLS vectors and heads; None: the same as lr
+    lr_schedule: Literal["constant", "linear"] = "constant"  # linear: decays to 0 at the end of max_epochs
     weight_decay: float = 0.01
     batch_size: int = 16
     grad_accumulation: int = 1
@@ -80,6 +121,8 @@ class TrainConfig:
                 (bool(self.seeds), "at least one seed is needed"),
                 (len(set(self.seeds)) == len(self.seeds), f"seeds repeat: {self.seeds}"),
                 (self.optim.lr > 0, "lr must be positive"),
+                ((self.optim.fusion_lr or 1.0) > 0, "fusion lr must be positive"),
+                (self.optim.lr_schedule in ("constant", "linear"), f"unknown lr schedule {self.optim.lr_schedule!r}"),
                 (self.optim.batch_size >= 1, "batch size must be at least 1"),
                 (self.optim.grad_accumulation >= 1, "gradient accumulation must be at least 1"),
                 (self.optim.max_epochs >= 1, "max epochs must be at least 1"),
@@ -111,7 +154,7 @@ def save_train_config(config: TrainConfig, path: str | Path) -> None:
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
-    return load_json(TrainConfig, path)
+    return config_from_dict(json.loads(Path(path).read_text()))
 
 
 def config_dict(config: TrainConfig) -> dict[str, Any]:
@@ -119,4 +162,9 @@ def config_dict(config: TrainConfig) -> dict[str, Any]:
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig from JSON; configurations saved before runs had several corpora (`data.path`) still load."""
+    section = data.get("data", {})
+    if "path" in section:
+        legacy = {k: section.pop(k) for k in ("path", "dataset") if k in section}
+        section["corpora"] = [legacy]
     return from_dict(TrainConfig, data)

@@ -3,6 +3,11 @@
     <root>/label.csv                      video_id, clip_id, text, label, [label_T, label_A, label_V, annotation], mode
     <root>/Raw/<video_id>/<clip_id>.mp4   (or wav/<video_id>/<clip_id>.wav)
 
+Media may be any file ffmpeg reads (.mp4, .wav, .flac, .mp3, .m4a, ...):
+a clip's media is the file in `Raw/<video_id>/` or `wav/<video_id>/` whose
+name without its extension is the clip id. A corpus with neither folder is
+a transcript corpus: its clips have no audio.
+
 `label.csv` comes from strangers, so every problem is reported with the line
 and column it sits on before anything is trained. Per-modality labels
 (`label_T`, `label_A`: CH-SIMS) feed the text and audio heads; corpora with a
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -20,7 +26,10 @@ from typing import Iterable, Sequence
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 REQUIRED_COLUMNS: tuple[str, ...] = ("video_id", "clip_id", "text", "label", "mode")
 LABEL_FILE = "label.csv"
-MEDIA_LAYOUTS: tuple[tuple[str, str], ...] = (("Raw", ".mp4"), ("wav", ".wav"))
+MEDIA_FOLDERS: tuple[str, ...] = ("Raw", "wav")
+# When a clip has several files, the first of these wins; other extensions come after them.
+MEDIA_PREFERENCE: tuple[str, ...] = (".mp4", ".wav", ".flac", ".mkv", ".webm", ".m4a", ".mp3", ".ogg", ".opus")
+NOT_MEDIA: frozenset[str] = frozenset({".txt", ".json", ".csv", ".srt", ".vtt", ".npy", ".md", ".lab", ".textgrid"})
 
 
 class CorpusError(ValueError):
@@ -155,16 +164,47 @@ def _duplicates(clips: Iterable[Clip]) -> list[str]:
     return problems
 
 
-def media_candidates(root: Path, clip: Clip) -> list[Path]:
-    """Where a clip's media may be, in order: as named, then with CH-SIMS's 4-digit zero padding."""
+def media_names(clip: Clip) -> list[str]:
+    """File names (without extension) a clip's media may have: as named, then with CH-SIMS's 4-digit zero padding."""
     names = [clip.clip_id]
     if clip.clip_id.isdigit() and clip.clip_id.zfill(4) != clip.clip_id:
         names.append(clip.clip_id.zfill(4))
-    return [root / folder / clip.video_id / f"{name}{suffix}" for folder, suffix in MEDIA_LAYOUTS for name in names]
+    return names
+
+
+def has_media(root: Path) -> bool:
+    """Whether a corpus has a media tree at all (else it is transcripts only)."""
+    return any((root / folder).is_dir() for folder in MEDIA_FOLDERS)
 
 
 def find_media(root: Path, clip: Clip) -> Path | None:
-    return next((p for p in media_candidates(root, clip) if p.is_file()), None)
+    """The clip's media file under `Raw/` or `wav/`, whatever its container or codec; None if there is none."""
+    for folder in MEDIA_FOLDERS:
+        directory = root / folder / clip.video_id
+        for name in media_names(clip):
+            found = [p for p in _listing(directory) if p.stem == name]
+            if found:
+                return min(found, key=_preference)
+    return None
+
+
+def _listing(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    with os.scandir(directory) as entries:  # file types come with the listing: no stat per file
+        paths = [Path(e.path) for e in entries if e.is_file()]
+    return [p for p in paths if p.suffix.lower() not in NOT_MEDIA]
+
+
+def _preference(path: Path) -> tuple[int, str]:
+    suffix = path.suffix.lower()
+    return (MEDIA_PREFERENCE.index(suffix) if suffix in MEDIA_PREFERENCE else len(MEDIA_PREFERENCE), path.name)
+
+
+def media_pattern(clip: Clip) -> str:
+    """Where media were looked for, for error messages."""
+    names = "|".join(media_names(clip))
+    return " or ".join(f"{folder}/{clip.video_id}/{names}.*" for folder in MEDIA_FOLDERS)
 
 
 def problem_listing(title: str, items: Sequence[str], limit: int = 20) -> str:

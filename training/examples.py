@@ -8,6 +8,7 @@ counted.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -19,13 +20,21 @@ from mmml.config import ModelConfig
 from mmml.preprocessing import Preprocessor
 
 from .audio_cache import AudioCache, entry_length, load_entry
-from .dataset import Clip, Corpus, CorpusError, media_candidates, find_media, problem_listing
+from .dataset import Clip, Corpus, CorpusError, find_media, has_media, media_pattern, problem_listing
+
+HEADS: tuple[str, ...] = ("fused", "text", "audio")
 
 
 @dataclass(frozen=True)
 class Example:
     clip: Clip
     audio: Path | None  # decoded-audio cache entry; None: not decoded, the model sees audio as missing
+    labels: tuple[str, ...] = ("text", "audio")  # the modalities its corpus's label describes
+
+    def targets(self) -> dict[str, float]:
+        """Each head's regression target; NaN where the row teaches that head nothing (`CorpusConfig`)."""
+        targets = self.clip.targets()
+        return {head: value if head == "fused" or head in self.labels else math.nan for head, value in targets.items()}
 
 
 @dataclass
@@ -44,14 +53,20 @@ def prepare_examples(
     cache: AudioCache | None = None,
     skip_bad_media: bool = False,
     progress: bool = True,
+    labels: tuple[str, ...] = ("text", "audio"),
+    may_be_empty: Sequence[str] = (),
 ) -> Examples:
-    """Examples for `splits`; audio is decoded into the cache when the model uses it."""
+    """Examples for `splits`; audio is decoded into the cache when the model uses it and the corpus has media.
+
+    A split named in `may_be_empty` may have no clips (CMU-MOSEI's public
+    train/valid file has no test split); any other empty split is an error.
+    """
     clips = {name: corpus.split(name) for name in splits}
     for name, members in clips.items():
-        if not members:
+        if not members and name not in may_be_empty:
             raise CorpusError(f"{corpus.label_file}: split {name!r} has no clips")
-    if not config.uses_audio:
-        return Examples({name: [Example(c, None) for c in members] for name, members in clips.items()})
+    if not config.uses_audio or not has_media(corpus.root):
+        return Examples({name: [Example(c, None, labels) for c in members] for name, members in clips.items()})
 
     cache = cache or AudioCache(sample_rate=config.audio.sampling_rate)
     wanted = [clip for members in clips.values() for clip in members]
@@ -64,8 +79,10 @@ def prepare_examples(
                 problems,
             )
         )
-    usable = {name: [Example(c, entries[c.key]) for c in members if c.key in entries] for name, members in clips.items()}
-    emptied = [name for name, members in usable.items() if not members]
+    usable = {
+        name: [Example(c, entries[c.key], labels) for c in members if c.key in entries] for name, members in clips.items()
+    }
+    emptied = [name for name, members in usable.items() if not members and clips[name]]
     if emptied:
         raise CorpusError(problem_listing(f"no clip of split(s) {', '.join(emptied)} has usable media", problems))
     return Examples(usable, skipped=problems)
@@ -79,8 +96,7 @@ def _decode(
     for clip in clips:
         media = find_media(root, clip)
         if media is None:
-            looked = ", ".join(str(p.relative_to(root)) for p in media_candidates(root, clip))
-            problems.append(f"clip {clip.key} (line {clip.line}): no media file (looked for {looked})")
+            problems.append(f"clip {clip.key} (line {clip.line}): no media file (looked for {media_pattern(clip)})")
         else:
             located.append((clip, media))
     with tqdm(total=len(located), desc="decoding audio", unit="clip", disable=not progress) as bar:
@@ -99,7 +115,9 @@ def sort_lengths(examples: Sequence[Example], preprocessor: Preprocessor) -> lis
     """Each example's padded cost as a fraction of its canvas: what length-aware batching sorts by.
 
     Text pads to the longest transcript in the batch; audio does too unless
-    the model puts every clip on a fixed `max_seconds` canvas.
+    the model puts every clip on a fixed `max_seconds` canvas. Rows without
+    audio sort after every row with it, so transcript-only batches skip the
+    audio encoder altogether.
     """
     config = preprocessor.config
     lengths = [0.0] * len(examples)
@@ -108,9 +126,11 @@ def sort_lengths(examples: Sequence[Example], preprocessor: Preprocessor) -> lis
             [e.clip.text for e in examples], truncation=True, max_length=config.text.max_tokens
         )["input_ids"]
         lengths = [n + len(tokens) / config.text.max_tokens for n, tokens in zip(lengths, ids)]
-    if config.uses_audio and not config.audio.pad_to_max:
+    if config.uses_audio and not preprocessor.fixed_canvas:
         limit = preprocessor.max_samples
         lengths = [n + (min(entry_length(e.audio), limit) / limit if e.audio else 0.0) for n, e in zip(lengths, examples)]
+    if config.uses_audio:
+        lengths = [n + (0.0 if e.audio else 2.0) for n, e in zip(lengths, examples)]
     return lengths
 
 
@@ -127,7 +147,6 @@ def collate(
     )
     inputs = {k: v.to(device) for k, v in preprocessor(texts, audios).items()}
     targets = {
-        head: torch.tensor([e.clip.targets()[head] for e in examples], dtype=torch.float32, device=device)
-        for head in ("fused", "text", "audio")
+        head: torch.tensor([e.targets()[head] for e in examples], dtype=torch.float32, device=device) for head in HEADS
     }
     return inputs, targets

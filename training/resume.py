@@ -9,14 +9,14 @@ interruption leaves either the previous resume point or the new one.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import safetensors.torch
 import torch
 from torch import nn
+
+from mmml.atomic import recovered, replace_directory, staging_directory
 
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -27,28 +27,20 @@ RNG_FILE = "rng.safetensors"
 def save_resume_point(
     directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer, progress: dict[str, Any]
 ) -> None:
-    staging = directory.with_name(f".{directory.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
-    tensors, groups = _flatten_optimizer(optimizer.state_dict())
-    safetensors.torch.save_file(tensors, str(staging / OPTIMIZER_FILE))
-    safetensors.torch.save_file(_rng_states(), str(staging / RNG_FILE))
-    (staging / STATE_FILE).write_text(
-        json.dumps({"progress": progress, "param_groups": groups}, indent=2, sort_keys=True) + "\n"
-    )
-    retired = directory.with_name(f".{directory.name}.old")
-    if directory.exists():
-        os.replace(directory, retired)
-    os.replace(staging, directory)
-    shutil.rmtree(retired, ignore_errors=True)
+    with staging_directory(directory) as staging:
+        safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
+        tensors, groups = _flatten_optimizer(optimizer.state_dict())
+        safetensors.torch.save_file(tensors, str(staging / OPTIMIZER_FILE))
+        safetensors.torch.save_file(_rng_states(), str(staging / RNG_FILE))
+        (staging / STATE_FILE).write_text(
+            json.dumps({"progress": progress, "param_groups": groups}, indent=2, sort_keys=True) + "\n"
+        )
+        replace_directory(staging, directory)
 
 
 def load_resume_point(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
     """Restore model, optimiser and RNG in place and return the saved progress; None when there is none."""
-    retired = directory.with_name(f".{directory.name}.old")
-    if not (directory / STATE_FILE).is_file() and (retired / STATE_FILE).is_file():
-        directory = retired  # interrupted between the two renames of `save_resume_point`
+    directory = recovered(directory)  # interrupted between the two renames of `save_resume_point`?
     if not (directory / STATE_FILE).is_file():
         return None
     saved = json.loads((directory / STATE_FILE).read_text())

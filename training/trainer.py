@@ -3,13 +3,20 @@
     <out>/train_config.json          the TrainConfig of the run (a different one is refused)
     <out>/seed-<s>/best/             best checkpoint of seed s (mmml.checkpoint layout)
     <out>/seed-<s>/resume/           resume point after the last finished epoch (removed when done)
-    <out>/seed-<s>/result.json       best epoch, per-epoch history, metrics on valid and test per head
+    <out>/seed-<s>/result.json       best epoch, per-epoch history, metrics on valid and test per corpus and head
     <out>/summary.json, summary.md   mean ± std over seeds
     <out>/skipped_media.txt          clips left out with --skip-bad-media, and why
 
 Model selection and the headline metrics use the fused head (SPEC §2); the
 text and audio heads are evaluated too, since after multi-loss training each
 is a single-modality model on its own (paper Table 5).
+
+A run may train on several corpora at once (`DataConfig.corpora`): their
+training splits are pooled, each keeps its own validation and test split,
+early stopping watches the mean over corpora of the fused head's validation
+loss (so a small corpus counts as much as a large one), and every corpus is
+evaluated on its own. The first corpus is the primary one: its test metrics
+are the run's headline (`summary["test"]`), as in the paper's tables.
 """
 
 from __future__ import annotations
@@ -34,15 +41,14 @@ from mmml.preprocessing import Preprocessor
 
 from . import report
 from .audio_cache import AudioCache
-from .batching import evaluation_batches, training_batches
-from .config import TrainConfig, config_dict, load_train_config, save_train_config
-from .dataset import SPLITS, read_corpus
-from .examples import Example, Examples, collate, prepare_examples, sort_lengths
+from .batching import epoch_members, evaluation_batches, training_batches
+from .config import CorpusConfig, TrainConfig, config_dict, load_train_config, save_train_config
+from .dataset import SPLITS, locate_label_file, read_corpus
+from .examples import HEADS, Example, Examples, collate, prepare_examples, sort_lengths
 from .resume import load_resume_point, save_resume_point
 
 CONFIG_FILE = "train_config.json"
 RESULT_FILE = "result.json"
-HEADS = ("fused", "text", "audio")
 Log = Callable[[str], None]
 
 
@@ -68,22 +74,56 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+@dataclass(frozen=True)
+class CorpusExamples:
+    """One corpus of a run: its name in reports, its configuration, its usable examples per split."""
+
+    name: str
+    config: CorpusConfig
+    examples: Examples
+
+
+def corpus_names(corpora: Sequence[CorpusConfig]) -> list[str]:
+    """Short, unique report names: the corpus directory (or label file) name."""
+    names = []
+    for corpus in corpora:
+        label_file, root = locate_label_file(corpus.path)
+        base = root.name if label_file.stem == "label" else label_file.stem
+        names.append(base if base not in names else f"{base}-{len(names) + 1}")
+    return names
+
+
+def load_corpora(config: TrainConfig, runtime: Runtime) -> list[CorpusExamples]:
+    """Read, validate and decode every corpus of the run."""
+    if not config.data.corpora:
+        raise ValueError("no corpus to train on: give at least one --data")
+    cache = AudioCache(
+        config.data.audio_cache, sample_rate=config.model.audio.sampling_rate, trim_silence=config.data.trim_silence
+    )
+    loaded = []
+    for name, corpus_config in zip(corpus_names(config.data.corpora), config.data.corpora):
+        corpus = read_corpus(corpus_config.path, require_text=config.model.uses_text)
+        examples = prepare_examples(
+            corpus, SPLITS, config.model, cache=cache, skip_bad_media=config.data.skip_bad_media,
+            progress=runtime.progress, labels=corpus_config.labels, may_be_empty=("test",),
+        )
+        if not config.model.uses_text and not any(e.audio for e in examples.splits["train"]):
+            raise ValueError(f"{corpus.label_file}: an audio-only model cannot learn from a corpus without media")
+        loaded.append(CorpusExamples(name, corpus_config, examples))
+    return loaded
+
+
 def fit(config: TrainConfig, out: Path, runtime: Runtime) -> dict[str, Any]:
     """Train every seed (continuing an interrupted run in `out`), then summarise; returns summary.json's content."""
     out = Path(out)
     _claim_run_directory(config, out)
-    corpus = read_corpus(config.data.path, require_text=config.model.uses_text)
-    cache = AudioCache(config.data.audio_cache, sample_rate=config.model.audio.sampling_rate)
-    examples = prepare_examples(
-        corpus, SPLITS, config.model, cache=cache, skip_bad_media=config.data.skip_bad_media, progress=runtime.progress
-    )
-    if examples.skipped:
-        (out / "skipped_media.txt").write_text("\n".join(examples.skipped) + "\n")
-        runtime.log(
-            f"skipped {len(examples.skipped)} clip(s) with missing or undecodable media (see {out / 'skipped_media.txt'})"
-        )
-    results = [train_seed(config, examples, seed, out / f"seed-{seed}", runtime) for seed in config.seeds]
-    summary = summarise(config, results, skipped=len(examples.skipped))
+    corpora = load_corpora(config, runtime)
+    skipped = [problem for c in corpora for problem in c.examples.skipped]
+    if skipped:
+        (out / "skipped_media.txt").write_text("\n".join(skipped) + "\n")
+        runtime.log(f"skipped {len(skipped)} clip(s) with missing or undecodable media (see {out / 'skipped_media.txt'})")
+    results = [train_seed(config, corpora, seed, out / f"seed-{seed}", runtime) for seed in config.seeds]
+    summary = summarise(config, results, skipped=len(skipped))
     report.write_json(summary, out / "summary.json")
     (out / "summary.md").write_text(summary_markdown(summary))
     return summary
@@ -109,7 +149,9 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return dict(config, data=data)
 
 
-def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Path, runtime: Runtime) -> dict[str, Any]:
+def train_seed(
+    config: TrainConfig, corpora: Sequence[CorpusExamples], seed: int, directory: Path, runtime: Runtime
+) -> dict[str, Any]:
     """Train one seed to early stopping, evaluate its best checkpoint; resumes or reuses earlier work."""
     result_path = directory / RESULT_FILE
     if result_path.is_file():
@@ -119,13 +161,12 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
     _seed_everything(seed)
     model = MMML.from_config(config.model).to(runtime.device)
     preprocessor = Preprocessor.from_config(config.model)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.optim.lr, weight_decay=config.optim.weight_decay
-    )
+    optimizer = make_optimizer(model, config)
     progress = load_resume_point(directory / "resume", model, optimizer) or {
         "epoch": 0, "best_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []
     }
-    train, valid = examples.splits["train"], examples.splits["valid"]
+    train = [e for c in corpora for e in c.examples.splits["train"]]
+    valid = [c.examples.splits["valid"] for c in corpora]
     train_lengths = sort_lengths(train, preprocessor)
     amp = autocast_for(config, runtime.device)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=amp.enabled and amp.dtype == torch.float16)
@@ -137,11 +178,21 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
     while progress["epoch"] < config.optim.max_epochs and progress["bad_epochs"] < config.early_stop.patience:
         epoch = progress["epoch"] + 1
         started = time.perf_counter()
-        batches = training_batches(
-            train_lengths, config.optim.batch_size, seed=seed, epoch=epoch, length_aware=config.optim.length_batching
+        members = epoch_members(
+            [len(c.examples.splits["train"]) for c in corpora], [c.config.per_epoch for c in corpora],
+            seed=seed, epoch=epoch,
         )
+        batches = [
+            [members[i] for i in batch]
+            for batch in training_batches(
+                [train_lengths[i] for i in members], config.optim.batch_size, seed=seed, epoch=epoch,
+                length_aware=config.optim.length_batching,
+            )
+        ]
+        schedule = lr_schedule(config, epoch, len(batches))
         train_loss = train_epoch(
-            model, optimizer, scaler, amp, train, batches, preprocessor, config, runtime, f"seed {seed} epoch {epoch}"
+            model, optimizer, scaler, amp, train, batches, preprocessor, config, runtime, f"seed {seed} epoch {epoch}",
+            schedule,
         )
         train_seconds = time.perf_counter() - started
         valid_loss = validation_loss(model, preprocessor, valid, config, runtime.device)
@@ -161,7 +212,7 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
                 "train_loss": train_loss,
                 "valid_loss": valid_loss,
                 "seconds": round(time.perf_counter() - started, 2),
-                "train_clips_per_second": round(len(train) / train_seconds, 2),
+                "train_clips_per_second": round(len(members) / train_seconds, 2),
             }
         )
         runtime.log(
@@ -177,11 +228,37 @@ def train_seed(config: TrainConfig, examples: Examples, seed: int, directory: Pa
         "epochs": progress["epoch"],
         "stopped_early": progress["bad_epochs"] >= config.early_stop.patience,
         "history": progress["history"],
-        **evaluate_best(directory / "best", examples, config, runtime.device),
+        **evaluate_best(directory / "best", corpora, config, runtime.device),
     }
     report.write_json(result, result_path)
     shutil.rmtree(directory / "resume", ignore_errors=True)
     return result
+
+
+def make_optimizer(model: MMML, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with two parameter groups: the pretrained encoders at `lr`, everything new at `fusion_lr`.
+
+    The fusion network, CLS vectors and heads start from random weights and
+    need far larger steps than encoders being fine-tuned (as MMSA's models
+    use one rate for BERT and another for the rest).
+    """
+    encoders = {id(p) for m in (model.text_encoder, model.audio_encoder) if m is not None for p in m.parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    rates = (config.optim.lr, config.optim.fusion_lr or config.optim.lr)
+    groups = [
+        {"params": [p for p in trainable if id(p) in encoders], "lr": rates[0], "base_lr": rates[0]},
+        {"params": [p for p in trainable if id(p) not in encoders], "lr": rates[1], "base_lr": rates[1]},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.optim.weight_decay)
+
+
+def lr_schedule(config: TrainConfig, epoch: int, steps: int) -> Callable[[int], float]:
+    """Learning-rate factor per step of `epoch`: 1 throughout (`constant`), or falling linearly to 0 at the
+    end of `max_epochs` (`linear`). A function of (epoch, step) alone, so a resumed run follows it exactly."""
+    if config.optim.lr_schedule == "constant":
+        return lambda step: 1.0
+    total = config.optim.max_epochs * steps
+    return lambda step: 1.0 - ((epoch - 1) * steps + step) / total
 
 
 def _seed_everything(seed: int) -> None:
@@ -219,14 +296,20 @@ def train_epoch(
     config: TrainConfig,
     runtime: Runtime,
     description: str,
+    schedule: Callable[[int], float] = lambda step: 1.0,
 ) -> float:
-    """One pass over the training split; returns the mean training loss per clip."""
+    """One pass over the training split; returns the mean training loss per clip.
+
+    `schedule(step)` scales every parameter group's base learning rate at that step of the epoch.
+    """
     model.train()
     weights, accumulation = config.loss_weights(), config.optim.grad_accumulation
     total, seen = 0.0, 0
     optimizer.zero_grad(set_to_none=True)
-    with tqdm(total=len(train), desc=description, unit="clip", disable=not runtime.progress, leave=False) as bar:
+    with tqdm(total=sum(map(len, batches)), desc=description, unit="clip", disable=not runtime.progress, leave=False) as bar:
         for step, indices in enumerate(batches):
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * schedule(step)
             inputs, targets = collate([train[i] for i in indices], preprocessor, runtime.device)
             with amp.context(runtime.device):
                 loss = multi_loss(model(**inputs), targets, weights, config.loss.kind)
@@ -271,7 +354,7 @@ def predict(
 
 
 def targets(examples: Sequence[Example], head: str) -> np.ndarray:
-    return np.array([e.clip.targets()[head] for e in examples], dtype=np.float64)
+    return np.array([e.targets()[head] for e in examples], dtype=np.float64)
 
 
 def regression_loss(predictions: np.ndarray, labels: np.ndarray, kind: str) -> float:
@@ -280,60 +363,101 @@ def regression_loss(predictions: np.ndarray, labels: np.ndarray, kind: str) -> f
 
 
 def validation_loss(
-    model: MMML, preprocessor: Preprocessor, valid: Sequence[Example], config: TrainConfig, device: torch.device
+    model: MMML,
+    preprocessor: Preprocessor,
+    valid: Sequence[Sequence[Example]],
+    config: TrainConfig,
+    device: torch.device,
 ) -> float:
-    """The fused head's loss on the validation split: the early-stopping and model-selection criterion."""
-    fused = predict(model, preprocessor, valid, device, config.optim.batch_size)["fused"]
-    return regression_loss(fused, targets(valid, "fused"), config.loss.kind)
+    """Mean over corpora of the fused head's validation loss: the early-stopping and model-selection criterion."""
+    losses = []
+    for examples in valid:
+        fused = predict(model, preprocessor, examples, device, config.optim.batch_size)["fused"]
+        losses.append(regression_loss(fused, targets(examples, "fused"), config.loss.kind))
+    return float(np.mean(losses))
 
 
 def head_metrics(
     scores: dict[str, np.ndarray], examples: Sequence[Example], dataset: str
 ) -> dict[str, dict[str, float]]:
-    """Metrics of each head against its own label (label_T/label_A where the corpus has them)."""
+    """Metrics of each head against its own label (label_T/label_A where the corpus has them).
+
+    Only rows the head can be judged on count: its modality present (a
+    finite score) and described by the label (a finite target). A head with
+    no such row in this corpus is left out.
+    """
     metric = metrics_for(dataset)
-    return {head: metric(values, targets(examples, head)) for head, values in scores.items()}
+    results = {}
+    for head, values in scores.items():
+        labels = targets(examples, head)
+        usable = np.isfinite(values) & np.isfinite(labels)
+        if usable.any():
+            results[head] = metric(values[usable], labels[usable])
+    return results
 
 
-def evaluate_best(best: Path, examples: Examples, config: TrainConfig, device: torch.device) -> dict[str, Any]:
-    """Metrics of the best checkpoint per split and head (a single-modality model has one head)."""
+def evaluate_best(
+    best: Path, corpora: Sequence[CorpusExamples], config: TrainConfig, device: torch.device
+) -> dict[str, Any]:
+    """Metrics of the best checkpoint per corpus, split and head (a single-modality model has one head)."""
     checkpoint = load_checkpoint(best, device=device)
     single = config.model.fusion.variant in ("text-only", "audio-only")
-    metrics = {}
-    for split in ("valid", "test"):
-        scores = predict(checkpoint.model, checkpoint.preprocessor, examples.splits[split], device, config.optim.batch_size)
-        scores = {"fused": scores["fused"]} if single else scores
-        metrics[split] = head_metrics(scores, examples.splits[split], config.data.dataset)
-    return {"checkpoint": str(best), "checkpoint_id": checkpoint.id, "metrics": metrics}
+    metrics: dict[str, dict[str, Any]] = {}
+    for corpus in corpora:
+        metrics[corpus.name] = {}
+        for split in ("valid", "test"):
+            examples = corpus.examples.splits[split]
+            if not examples:  # a corpus without a test split is reported on its validation split only
+                metrics[corpus.name][split] = {}
+                continue
+            scores = predict(checkpoint.model, checkpoint.preprocessor, examples, device, config.optim.batch_size)
+            scores = {"fused": scores["fused"]} if single else scores
+            metrics[corpus.name][split] = head_metrics(scores, examples, corpus.config.dataset)
+    primary = metrics[corpora[0].name]
+    return {"checkpoint": str(best), "checkpoint_id": checkpoint.id, "corpora": metrics, "metrics": primary}
 
 
 def summarise(config: TrainConfig, results: Sequence[dict[str, Any]], skipped: int = 0) -> dict[str, Any]:
-    """Mean ± std over seeds for every split and head."""
-    heads = results[0]["metrics"]["test"].keys()
+    """Mean ± std over seeds for every corpus, split and head; the primary corpus's also at the top level."""
+    corpora = {}
+    for name, corpus_config in zip(results[0]["corpora"], config.data.corpora):
+        corpora[name] = {"dataset": corpus_config.dataset}
+        for split in ("valid", "test"):
+            heads = results[0]["corpora"][name][split].keys()
+            corpora[name][split] = {
+                head: report.aggregate([r["corpora"][name][split][head] for r in results]) for head in heads
+            }
+    primary = next(iter(corpora.values()))
     return {
         "dataset": config.data.dataset,
         "seeds": [r["seed"] for r in results],
         "skipped_clips": skipped,
         "config": config_dict(config),
         "per_seed": {
-            str(r["seed"]): {k: r[k] for k in ("best_epoch", "epochs", "checkpoint", "checkpoint_id", "metrics")}
+            str(r["seed"]): {k: r[k] for k in ("best_epoch", "epochs", "checkpoint", "checkpoint_id", "corpora")}
             for r in results
         },
-        **{
-            split: {head: report.aggregate([r["metrics"][split][head] for r in results]) for head in heads}
-            for split in ("valid", "test")
-        },
+        "corpora": corpora,
+        "valid": primary["valid"],
+        "test": primary["test"],
     }
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    dataset = summary["dataset"]
     seeds = ", ".join(str(s) for s in summary["seeds"])
+    several = len(summary["corpora"]) > 1
     parts = []
-    for split in ("test", "valid"):
-        rows = {f"{head} head": table for head, table in summary[split].items()}
-        parts.append(f"### {split} split (mean ± std over seeds {seeds})\n\n" + report.markdown_table(rows, dataset))
+    for name, corpus in summary["corpora"].items():
+        for split in ("test", "valid"):
+            rows = {f"{head} head": table for head, table in corpus[split].items()}
+            title = f"{name}, {split} split" if several else f"{split} split"
+            parts.append(f"### {title} (mean ± std over seeds {seeds})\n\n" + report.markdown_table(rows, corpus["dataset"]))
     return "\n".join(parts)
+
+
+def _trimmed(metadata: dict[str, Any]) -> bool:
+    """Whether the checkpoint was trained on clips cut to their speech: evaluation cuts them the same way."""
+    return bool(metadata.get("train_config", {}).get("data", {}).get("trim_silence", False))
 
 
 def evaluate_checkpoint(
@@ -363,7 +487,7 @@ def evaluate_checkpoint(
     corpus = read_corpus(data, require_text=config.uses_text)
     examples = prepare_examples(
         corpus, [split], replace(config, fusion=replace(config.fusion, variant="text-only")) if head == "text" else config,
-        cache=AudioCache(audio_cache, sample_rate=config.audio.sampling_rate),
+        cache=AudioCache(audio_cache, sample_rate=config.audio.sampling_rate, trim_silence=_trimmed(checkpoint.metadata)),
         skip_bad_media=skip_bad_media, progress=runtime.progress,
     )
     clips = examples.splits[split]

@@ -1,0 +1,49 @@
+"""Directories that are replaced whole: a reader sees the old one or the new one, never a mix.
+
+A directory cannot be renamed over a non-empty one, so a swap takes two
+renames: the old directory is retired under a fixed name, then the staged one
+takes its place. A crash between the two leaves only the retired copy;
+`recovered` finds it, so the last complete version is never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+def _retired(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old")
+
+
+@contextlib.contextmanager
+def staging_directory(target: Path) -> Iterator[Path]:
+    """A fresh directory beside `target` (same filesystem, so renames are atomic), removed if not published."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_directory(staging: Path, target: Path) -> None:
+    """Publish `staging` as `target`, replacing any earlier version of it."""
+    retired = _retired(target)
+    shutil.rmtree(retired, ignore_errors=True)
+    if target.exists():
+        os.replace(target, retired)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def recovered(target: Path) -> Path:
+    """`target`, or its retired copy when a replacement was interrupted between its two renames."""
+    retired = _retired(target)
+    if not target.exists() and retired.exists():
+        return retired
+    return target

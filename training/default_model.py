@@ -1,0 +1,98 @@
+"""The default MMML model: what `mmml-annotate` scores with when no `--model` is given.
+
+Trained on real data only, all of it on this machine or in the project's
+shared data folder:
+
+* CMU-MOSI transcripts (primary corpus: model selection and headline test
+  metrics) and CMU-MOSEI train/valid transcripts: text with sentiment labels,
+  no media, so they teach the text and fused heads;
+* RAVDESS emotional speech (12 training actors): the same two neutral
+  sentences in eight emotions, so its label describes the voice
+  (`labels=audio`): it teaches the audio and fused heads, never the text head.
+
+Encoders: the packaged MiniLM-L6 sentence encoder (text) and the encoder of
+the packaged Whisper tiny.en (audio), both fine-tuned, with a small fusion
+network. The recipe is sized to train in a few minutes on two CPU cores, so
+that the README's first command can build it; `training/RESULTS.md` reports
+it over three seeds. RAVDESS is CC BY-NC-SA 4.0: a model trained on it is
+for non-commercial use.
+
+The default lives in `$MMML_CACHE/models/default` (`mmml.packaged.default_model`);
+`install_default` makes any checkpoint the default.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from mmml.atomic import replace_directory, staging_directory
+from mmml.config import AudioEncoderConfig, FusionConfig, ModelConfig, TextEncoderConfig
+from mmml.integrity import checkpoint_id, verify_checkpoint
+from mmml.packaged import installed_default_dir
+
+from .config import CorpusConfig, DataConfig, EarlyStopConfig, OptimConfig, TrainConfig
+from .trainer import Runtime, fit
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RECIPE_SEEDS: tuple[int, ...] = (1111,)
+# Sized for two CPU cores: an epoch is all of MOSI's training transcripts, a fresh draw of MOSEI's
+# and of RAVDESS's training clips; a RAVDESS clip costs ten times a transcript (Whisper fine-tuning).
+EPOCHS = 4
+MOSEI_PER_EPOCH = 1200
+RAVDESS_PER_EPOCH = 480
+LICENCE = "CC BY-NC-SA 4.0 (trained on RAVDESS); CMU-MOSI/MOSEI labels are for research use"
+
+
+def default_recipe(data_dir: Path = SHARED_DATA, seeds: tuple[int, ...] = RECIPE_SEEDS) -> TrainConfig:
+    """The default model's training configuration over the corpora in `data_dir`."""
+    data_dir = Path(data_dir)
+    corpora = (
+        CorpusConfig(str(data_dir / "mosi_label.csv"), dataset="mosi"),
+        CorpusConfig(str(data_dir / "mosei_label_trainvalid.csv"), dataset="mosei", per_epoch=MOSEI_PER_EPOCH),
+        CorpusConfig(str(data_dir / "ravdess"), dataset="custom", labels=("audio",), per_epoch=RAVDESS_PER_EPOCH),
+    )
+    missing = [c.path for c in corpora if not Path(c.path).exists()]
+    if missing:
+        raise FileNotFoundError(f"the default model is trained on data not found here: {', '.join(missing)}")
+    return TrainConfig(
+        model=ModelConfig(
+            text=TextEncoderConfig("packaged:all-minilm-l6-v2", max_tokens=64),
+            audio=AudioEncoderConfig("packaged:whisper-tiny.en", max_seconds=15.0),
+            fusion=FusionConfig(layers=2, hidden_size=128, heads=4, ffn_size=256, dropout=0.1),
+        ),
+        data=DataConfig(corpora=corpora, trim_silence=True),
+        optim=OptimConfig(lr=5e-5, fusion_lr=1e-3, lr_schedule="linear", batch_size=32, max_epochs=EPOCHS),
+        early_stop=EarlyStopConfig(patience=2),
+        seeds=seeds,
+    )
+
+
+def best_seed_checkpoint(summary: dict) -> Path:
+    """The seed whose checkpoint had the lowest primary-corpus validation MAE (never chosen on test data)."""
+    per_seed = summary["per_seed"].values()
+    primary = next(iter(summary["corpora"]))
+    best = min(per_seed, key=lambda r: r["corpora"][primary]["valid"]["fused"]["MAE"])
+    return Path(best["checkpoint"])
+
+
+def train_default(out: Path, runtime: Runtime, data_dir: Path = SHARED_DATA, seeds: tuple[int, ...] = RECIPE_SEEDS) -> Path:
+    """Train the recipe into `out` (resumable) and install its best seed as the default; returns where it lives."""
+    summary = fit(default_recipe(data_dir, seeds), out, runtime)
+    return install_default(best_seed_checkpoint(summary))
+
+
+def install_default(checkpoint: Path) -> Path:
+    """Copy a verified checkpoint to the default location, replacing the previous default atomically."""
+    checkpoint = Path(checkpoint)
+    verify_checkpoint(checkpoint)
+    target = installed_default_dir()
+    with staging_directory(target) as staging:
+        copy = staging / "checkpoint"
+        shutil.copytree(checkpoint, copy)
+        (copy / "installed_from.json").write_text(
+            json.dumps({"source": str(checkpoint.resolve()), "checkpoint_id": checkpoint_id(checkpoint)}) + "\n"
+        )
+        replace_directory(copy, target)
+    return target
