@@ -17,12 +17,14 @@ Running the demo again reuses the model and resumes the annotation.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 
+from mmml.integrity import checkpoint_id
 from mmml.packaged import default_model
 
 from .samples import require_tools, spoken_video
@@ -60,8 +62,23 @@ def ensure_default_model(workdir: Path) -> None:
 
 
 def annotate(videos: Path, out: Path) -> int:
-    """The headline command, with no --model: the default model scores."""
-    return _run(["-m", "annotate", str(videos), "--out", str(out), "--asr-model", "packaged:whisper-tiny.en"], check=False)
+    """The headline command, with no --model: the default model scores.
+
+    Scores made with another model (an older default) are started over
+    rather than refused; the same model resumes.
+    """
+    command = ["-m", "annotate", str(videos), "--out", str(out), "--asr-model", "packaged:whisper-tiny.en"]
+    if _scored_with_another_model(out):
+        click.echo(f"{out}: made with another model; annotating again with the default", err=True)
+        command.append("--overwrite")
+    return _run(command, check=False)
+
+
+def _scored_with_another_model(out: Path) -> bool:
+    state = out.with_name(f"{out.name}.parts") / "run.json"
+    if not state.is_file():
+        return False
+    return json.loads(state.read_text())["identity"]["model_id"] != checkpoint_id(default_model())
 
 
 def print_summary(out: Path) -> None:

@@ -87,8 +87,8 @@ def main() -> None:
         }
         seconds = time.perf_counter() - started
         penalties = [10.0**k for k in range(-1, 5)]
-        valid_mae = [np.abs(predict(ridge(features["train"], labels["train"], p), features["valid"]) - labels["valid"]).mean()
-                     for p in penalties]
+        fits = [ridge(features["train"], labels["train"], p) for p in penalties]
+        valid_mae = [np.abs(predict(fit, features["valid"]) - labels["valid"]).mean() for fit in fits]
         penalty = penalties[int(np.argmin(valid_mae))]
         model = ridge(features["train"], labels["train"], penalty)
         metrics = mosi_metrics(predict(model, features["test"]), labels["test"])

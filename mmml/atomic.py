@@ -25,6 +25,9 @@ def staging_directory(target: Path) -> Iterator[Path]:
     """A fresh directory beside `target` (same filesystem, so renames are atomic), removed if not published."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it owner-only; a published directory follows the umask
     try:
         yield staging
     finally:
@@ -39,6 +42,21 @@ def replace_directory(staging: Path, target: Path) -> None:
         os.replace(target, retired)
     os.replace(staging, target)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def publish_directory(staging: Path, target: Path) -> bool:
+    """Publish `staging` as `target` unless a `target` already exists (then keep that one); True if published.
+
+    For content determined by its name (a conversion keyed by its source), so
+    the first complete copy wins and no reader ever loses the one it holds.
+    """
+    try:
+        os.rename(staging, target)
+        return True
+    except OSError:
+        if target.is_dir():
+            return False
+        raise
 
 
 def recovered(target: Path) -> Path:

@@ -61,7 +61,7 @@ def _prepare(model: PreTrainedModel) -> PreTrainedModel:
 
 
 def freeze_feature_extractor(audio_encoder: PreTrainedModel) -> None:
-    """Freeze the convolutional front end of the audio encoder (paper 3.1): wav2vec2's conv stack, Whisper's two convs."""
+    """Freeze the audio encoder's convolutional front end (paper 3.1): wav2vec2's conv stack, Whisper's two convs."""
     if whisper.is_whisper(audio_encoder.config):
         front_end = [audio_encoder.conv1, audio_encoder.conv2]
     else:

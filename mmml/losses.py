@@ -33,18 +33,14 @@ def multi_loss(
     if kind not in ("mse", "l1"):
         raise ValueError(f"unknown loss {kind!r}; use 'mse' or 'l1'")
     loss_fn = F.mse_loss if kind == "mse" else F.l1_loss
-    total: torch.Tensor | None = None
-    for head in HEADS:
-        weight = weights.get(head, 0.0)
+    selected = [h for h in HEADS if weights.get(h, 0.0) != 0.0 and getattr(scores, h) is not None]
+    if not selected:
+        raise ValueError(f"no loss to optimise: weights {dict(weights)} select no head this model has")
+    total = scores.fused.sum() * 0.0  # a batch with no usable row for any selected head contributes nothing
+    for head in selected:
         predicted = getattr(scores, head)
-        if weight == 0.0 or predicted is None:
-            continue
         target = targets[head].to(predicted.dtype)
         valid = ~torch.isnan(predicted) & ~torch.isnan(target)
-        if not valid.any():
-            continue
-        term = weight * loss_fn(predicted[valid], target[valid])
-        total = term if total is None else total + term
-    if total is None:
-        raise ValueError(f"no loss to optimise: weights {dict(weights)} select no head this model has")
+        if valid.any():
+            total = total + weights[head] * loss_fn(predicted[valid], target[valid])
     return total

@@ -163,7 +163,8 @@ def _fusion_dims(config: ModelConfig, reference: PreTrainedModel) -> FusionDims:
 def _nothing(encoder: PreTrainedModel, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """States [B, 1, H] and an all-False mask: what a fully masked modality looks like downstream."""
     parameter = next(encoder.parameters())
-    states = torch.zeros(present.shape[0], 1, encoder.config.hidden_size, dtype=parameter.dtype, device=parameter.device)
+    size = (present.shape[0], 1, encoder.config.hidden_size)
+    states = torch.zeros(size, dtype=parameter.dtype, device=parameter.device)
     return states, torch.zeros(present.shape[0], 1, dtype=torch.bool, device=parameter.device)
 
 

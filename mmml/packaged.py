@@ -17,6 +17,8 @@ import importlib
 import os
 from pathlib import Path
 
+from .atomic import recovered
+
 PREFIX = "packaged:"
 
 # alias -> (python module, sub-directory holding the files)
@@ -50,7 +52,7 @@ def default_model() -> Path | None:
     named = os.environ.get(MODEL_ENV)
     if named:
         return Path(named)
-    installed = installed_default_dir()
+    installed = recovered(installed_default_dir())  # a replacement cut between its two renames: the old one
     return installed if installed.is_dir() else None
 
 

@@ -151,7 +151,7 @@ class Preprocessor:
         length = whisper.padded_length(max(len(c) for c in clips))
         features = self.feature_extractor(
             clips, sampling_rate=self.config.audio.sampling_rate, padding="max_length", max_length=length,
-            truncation=True, return_tensors="pt",
+            truncation=True, do_normalize=bool(self.config.audio.normalize), return_tensors="pt",
         )["input_features"]
         lengths = torch.tensor([len(c) for c in clips])
         return {"input_features": features, "audio_attention_mask": torch.arange(length)[None, :] < lengths[:, None]}

@@ -64,7 +64,10 @@ def build_tiny_text_encoder(directory: Path, seed: int = 0) -> Path:
 
 
 def build_tiny_audio_encoder(directory: Path, seed: int = 0, kind: str = "data2vec-audio") -> Path:
-    """A 2-layer, 32-wide Data2Vec-audio, HuBERT (real 320x conv downsampling) or Whisper encoder, with its feature extractor."""
+    """A 2-layer, 32-wide Data2Vec-audio, HuBERT (real 320x conv downsampling) or Whisper encoder.
+
+    Saved with its feature extractor, as a hub model is.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     if kind == "whisper":
         return _build_tiny_whisper(directory, seed)

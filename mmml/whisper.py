@@ -31,6 +31,8 @@ import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from .atomic import publish_directory, staging_directory
+
 HOP = 160  # samples per mel frame at 16 kHz (10 ms)
 SAMPLES_PER_FRAME = 2 * HOP  # the second convolution has stride 2: one encoder frame per 20 ms
 # Zeros after every clip: covers the STFT window (400 samples, centred) and the receptive field of
@@ -50,9 +52,18 @@ def is_whisper(config) -> bool:
 
 
 def is_ctranslate2_whisper(directory: str | Path) -> bool:
-    """A faster-whisper (CTranslate2) model directory rather than a transformers one."""
+    """A faster-whisper (CTranslate2) model directory rather than a transformers one.
+
+    Both have a `config.json`; only a transformers one names its `model_type`.
+    """
     directory = Path(directory)
-    return (directory / "model.bin").is_file() and not (directory / "preprocessor_config.json").is_file()
+    if not (directory / "model.bin").is_file():
+        return False
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return True
+    return "model_type" not in config
 
 
 def read_ctranslate2(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
@@ -109,11 +120,14 @@ def convert_ctranslate2(source: str | Path, target: str | Path) -> Path:
         decoder_layers=1,  # never built: only the encoder is used
         max_source_positions=int(weights["position_encodings/encodings"].shape[0]),
     )
-    encoder = WhisperEncoder(config)
+    with torch.random.fork_rng(devices=[]):  # random initial weights, all overwritten: leave the seed alone
+        encoder = WhisperEncoder(config)
     state = _encoder_state(weights, layers, int(width))
     missing, unexpected = encoder.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ConversionError(f"{source}: encoder weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ConversionError(
+            f"{source}: encoder weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     encoder.save_pretrained(str(target))
     WhisperFeatureExtractor(feature_size=int(mels)).save_pretrained(str(target))
     return target
@@ -145,7 +159,8 @@ def _encoder_state(weights: dict[str, np.ndarray], layers: int, width: int) -> d
         for ours, theirs in pairs.items():
             state[f"{dst}{ours}.weight"] = tensor(f"{src}{theirs}/weight")
             state[f"{dst}{ours}.bias"] = tensor(f"{src}{theirs}/bias")
-        for ours, theirs in {"self_attn_layer_norm": "self_attention/layer_norm", "final_layer_norm": "ffn/layer_norm"}.items():
+        norms = {"self_attn_layer_norm": "self_attention/layer_norm", "final_layer_norm": "ffn/layer_norm"}
+        for ours, theirs in norms.items():
             state[f"{dst}{ours}.weight"] = tensor(f"{src}{theirs}/gamma")
             state[f"{dst}{ours}.bias"] = tensor(f"{src}{theirs}/beta")
     return state
@@ -155,8 +170,9 @@ def converted_directory(source: str | Path, cache: Path) -> Path:
     """The converted encoder of a CTranslate2 Whisper directory, made once into `cache`.
 
     Keyed by the model file's size and mtime, so a replaced model is converted
-    again; written to a temporary directory and renamed, so concurrent workers
-    never see half a conversion.
+    again; written to a temporary directory and renamed into place only if no
+    other process got there first, so concurrent workers never see half a
+    conversion and never replace one another's.
     """
     source = Path(source).resolve()
     stat = (source / "model.bin").stat()
@@ -164,12 +180,10 @@ def converted_directory(source: str | Path, cache: Path) -> Path:
     target = cache / f"whisper-encoder-{key}"
     if (target / "config.json").is_file():
         return target
-    from .atomic import replace_directory, staging_directory
-
     with staging_directory(target) as staging:
         convert_ctranslate2(source, staging)
         (staging / "source.json").write_text(json.dumps({"converted_from": str(source)}) + "\n")
-        replace_directory(staging, target)
+        publish_directory(staging, target)
     return target
 
 

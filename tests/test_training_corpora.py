@@ -131,3 +131,21 @@ def test_ravdess_loads_as_it_is() -> None:
     media = [find_media(corpus.root, clip) for clip in corpus.clips]
     assert all(m is not None and m.suffix == ".flac" for m in media)
     assert {c.video_id for c in corpus.split("test")} == {"actor_08", "actor_16"}
+
+
+def test_a_batch_with_nothing_to_learn_contributes_nothing() -> None:
+    fused = torch.tensor([0.3, -0.2], requires_grad=True)
+    scores = Scores(fused=fused, text=fused * 2, audio=None)
+    targets = {"fused": torch.tensor([math.nan, math.nan]), "text": torch.tensor([math.nan, math.nan])}
+    loss = multi_loss(scores, targets, {"fused": 1.0, "text": 1.0})
+    loss.backward()
+    assert float(loss) == 0.0 and not fused.grad.any()
+    with pytest.raises(ValueError, match="select no head"):
+        multi_loss(scores, targets, {"audio": 1.0})
+
+
+def test_a_single_modality_model_learns_only_from_labels_about_its_modality(mmsa_corpus: Path) -> None:
+    clip = read_corpus(mmsa_corpus).clips[0]
+    assert math.isnan(Example(clip, None, labels=("audio",)).targets("text-only")["fused"])
+    assert Example(clip, None, labels=("audio",)).targets("audio-only")["fused"] == clip.label_audio
+    assert Example(clip, None).targets("text-only")["fused"] == clip.label_text  # label_T where the corpus has it

@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mmml.config import FusionConfig, ModelConfig
 from training.batching import evaluation_batches, padding_fraction, training_batches
 from training.config import EarlyStopConfig, LossConfig, OptimConfig, TrainConfig, load_train_config, save_train_config
 from training.experiments import EXPERIMENTS, run_name
-from training.report import aggregate, format_cell, markdown_table
+from training.report import aggregate, format_cell, markdown_table, spread
 from training.trainer import lr_schedule, make_optimizer
 
 
@@ -113,3 +114,10 @@ def test_new_layers_get_their_own_learning_rate(tiny_backbones: Path) -> None:
     encoder_ids = {id(p) for p in [*model.text_encoder.parameters(), *model.audio_encoder.parameters()]}
     assert encoders["lr"] == 1e-5 and all(id(p) in encoder_ids for p in encoders["params"])
     assert rest["lr"] == 1e-3 and {id(p) for p in model.fused_head.parameters()} <= {id(p) for p in rest["params"]}
+
+
+def test_spread_shows_scores_piled_at_a_floor() -> None:
+    piled = spread(np.array([-0.84, -0.84, -0.83, -0.5, 0.2, np.nan]))
+    assert piled["min"] == -0.84 and piled["max"] == 0.2
+    assert piled["share_near_min"] == pytest.approx(3 / 5) and piled["share_near_max"] == pytest.approx(1 / 5)
+    assert sum(piled["histogram"].values()) == 5 and piled["histogram"]["[-1.0, -0.5)"] == 3

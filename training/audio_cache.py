@@ -60,6 +60,8 @@ class AudioCache:
         decoder: Decoder | None = None,
         trim_silence: bool = False,
     ) -> None:
+        if trim_silence and sample_rate != 16_000:
+            raise ValueError(f"cutting clips to their speech needs 16 kHz audio (Silero VAD), not {sample_rate} Hz")
         self.directory = Path(directory) if directory else default_cache_dir()
         self.sample_rate = sample_rate
         self.trim_silence = trim_silence

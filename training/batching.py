@@ -44,7 +44,7 @@ def epoch_members(sizes: Sequence[int], per_epoch: Sequence[int | None], *, seed
     Corpus k holds `sizes[k]` clips (consecutive in the pool); with
     `per_epoch[k]` set, a fresh draw of that many of them (without
     replacement) is taken each epoch, so a large corpus does not drown a small
-    one and, over epochs, all of it is seen. The draw depends only on
+    one and successive epochs see different parts of it. The draw depends only on
     (seed, epoch), so a resumed run sees what an uninterrupted one would.
     """
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 7919)

@@ -116,7 +116,8 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
     loss = replace(loss, **given(kind="loss", fused="fused_weight", text="text_weight", audio="audio_weight"))
     optim = replace(
         optim,
-        **given(lr="lr", fusion_lr="fusion_lr", lr_schedule="lr_schedule", weight_decay="weight_decay", batch_size="batch_size", grad_accumulation="grad_accumulation",
+        **given(lr="lr", fusion_lr="fusion_lr", lr_schedule="lr_schedule", weight_decay="weight_decay",
+                batch_size="batch_size", grad_accumulation="grad_accumulation",
                 max_epochs="max_epochs", max_grad_norm="max_grad_norm", mixed_precision="amp",
                 length_batching="length_batching"),
     )
@@ -219,6 +220,12 @@ def evaluate_command(checkpoint: Path, out_file: Path | None, **options: Any) ->
     row = {f"{options['head']} head": {k: {"mean": v} for k, v in result["metrics"].items()}}
     click.echo(report.markdown_table(row, options["dataset"]))
     click.echo(json.dumps(result["metrics"], sort_keys=True))
+    graded = result["spread"]
+    click.echo(
+        f"scores from {graded['min']:+.2f} to {graded['max']:+.2f} (std {graded['std']:.2f}); "
+        f"{100 * graded['share_near_min']:.1f}% within 0.05 of the minimum, "
+        f"{100 * graded['share_near_max']:.1f}% within 0.05 of the maximum"
+    )
 
 
 @cli.command("experiment")

@@ -121,7 +121,7 @@ class TrainConfig:
                 (bool(self.seeds), "at least one seed is needed"),
                 (len(set(self.seeds)) == len(self.seeds), f"seeds repeat: {self.seeds}"),
                 (self.optim.lr > 0, "lr must be positive"),
-                ((self.optim.fusion_lr or 1.0) > 0, "fusion lr must be positive"),
+                (self.optim.fusion_lr is None or self.optim.fusion_lr > 0, "fusion lr must be positive"),
                 (self.optim.lr_schedule in ("constant", "linear"), f"unknown lr schedule {self.optim.lr_schedule!r}"),
                 (self.optim.batch_size >= 1, "batch size must be at least 1"),
                 (self.optim.grad_accumulation >= 1, "gradient accumulation must be at least 1"),

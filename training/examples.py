@@ -23,6 +23,7 @@ from .audio_cache import AudioCache, entry_length, load_entry
 from .dataset import Clip, Corpus, CorpusError, find_media, has_media, media_pattern, problem_listing
 
 HEADS: tuple[str, ...] = ("fused", "text", "audio")
+SINGLE_MODALITY = {"text-only": "text", "audio-only": "audio"}
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,18 @@ class Example:
     audio: Path | None  # decoded-audio cache entry; None: not decoded, the model sees audio as missing
     labels: tuple[str, ...] = ("text", "audio")  # the modalities its corpus's label describes
 
-    def targets(self) -> dict[str, float]:
-        """Each head's regression target; NaN where the row teaches that head nothing (`CorpusConfig`)."""
-        targets = self.clip.targets()
-        return {head: value if head == "fused" or head in self.labels else math.nan for head, value in targets.items()}
+    def targets(self, variant: str = "fused") -> dict[str, float]:
+        """Each head's regression target; NaN where the row teaches that head nothing (`CorpusConfig`).
+
+        A single-modality model's one score is its modality's head, so it
+        learns from that modality's label (`label_T`/`label_A` where given).
+        """
+        targets = {
+            head: value if head == "fused" or head in self.labels else math.nan
+            for head, value in self.clip.targets().items()
+        }
+        single = SINGLE_MODALITY.get(variant)
+        return {**targets, "fused": targets[single]} if single else targets
 
 
 @dataclass
@@ -146,7 +155,6 @@ def collate(
         else None
     )
     inputs = {k: v.to(device) for k, v in preprocessor(texts, audios).items()}
-    targets = {
-        head: torch.tensor([e.targets()[head] for e in examples], dtype=torch.float32, device=device) for head in HEADS
-    }
+    per_example = [e.targets(config.fusion.variant) for e in examples]
+    targets = {head: torch.tensor([t[head] for t in per_example], dtype=torch.float32, device=device) for head in HEADS}
     return inputs, targets

@@ -66,6 +66,26 @@ def markdown_table(rows: Mapping[str, Summary], dataset: str, caption: str | Non
     return "\n".join(lines) + "\n"
 
 
+def spread(scores: np.ndarray, near: float = 0.05, edges: Sequence[float] = tuple(np.arange(-3.0, 3.01, 0.5))) -> dict:
+    """How graded a model's scores are: range, share piled within `near` of either end, a histogram.
+
+    A model that has learned little answers with nearly the same score for
+    everything; this makes that visible next to the metrics.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[np.isfinite(scores)]
+    if not scores.size:
+        raise ValueError("no finite score to describe")
+    low, high = float(scores.min()), float(scores.max())
+    counts, _ = np.histogram(np.clip(scores, edges[0], edges[-1]), bins=np.asarray(edges))
+    return {
+        "min": round(low, 4), "max": round(high, 4), "std": round(float(scores.std()), 4),
+        "share_near_min": round(float(np.mean(scores <= low + near)), 4),
+        "share_near_max": round(float(np.mean(scores >= high - near)), 4),
+        "histogram": {f"[{a:+.1f}, {b:+.1f})": int(n) for a, b, n in zip(edges[:-1], edges[1:], counts)},
+    }
+
+
 def write_json(data: Any, path: Path) -> None:
     """JSON written atomically, NaN kept as `NaN` (Python's json reads it back)."""
     partial = path.with_name(f".{path.name}.tmp")

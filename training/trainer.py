@@ -22,6 +22,7 @@ are the run's headline (`summary["test"]`), as in the paper's tables.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import shutil
 import time
@@ -43,7 +44,7 @@ from . import report
 from .audio_cache import AudioCache
 from .batching import epoch_members, evaluation_batches, training_batches
 from .config import CorpusConfig, TrainConfig, config_dict, load_train_config, save_train_config
-from .dataset import SPLITS, locate_label_file, read_corpus
+from .dataset import SPLITS, has_media, locate_label_file, read_corpus
 from .examples import HEADS, Example, Examples, collate, prepare_examples, sort_lengths
 from .resume import load_resume_point, save_resume_point
 
@@ -109,6 +110,10 @@ def load_corpora(config: TrainConfig, runtime: Runtime) -> list[CorpusExamples]:
         )
         if not config.model.uses_text and not any(e.audio for e in examples.splits["train"]):
             raise ValueError(f"{corpus.label_file}: an audio-only model cannot learn from a corpus without media")
+        if config.model.uses_audio and not has_media(corpus.root):
+            runtime.log(f"{name}: no Raw/ or wav/ folder beside {corpus.label_file.name}: transcripts only, no audio")
+        if not loaded and not examples.splits["test"]:
+            raise ValueError(f"{corpus.label_file}: the first (primary) corpus needs a test split; list it later")
         loaded.append(CorpusExamples(name, corpus_config, examples))
     return loaded
 
@@ -120,8 +125,9 @@ def fit(config: TrainConfig, out: Path, runtime: Runtime) -> dict[str, Any]:
     corpora = load_corpora(config, runtime)
     skipped = [problem for c in corpora for problem in c.examples.skipped]
     if skipped:
-        (out / "skipped_media.txt").write_text("\n".join(skipped) + "\n")
-        runtime.log(f"skipped {len(skipped)} clip(s) with missing or undecodable media (see {out / 'skipped_media.txt'})")
+        listing = out / "skipped_media.txt"
+        listing.write_text("\n".join(skipped) + "\n")
+        runtime.log(f"skipped {len(skipped)} clip(s) with missing or undecodable media (see {listing})")
     results = [train_seed(config, corpora, seed, out / f"seed-{seed}", runtime) for seed in config.seeds]
     summary = summarise(config, results, skipped=len(skipped))
     report.write_json(summary, out / "summary.json")
@@ -215,9 +221,10 @@ def train_seed(
                 "train_clips_per_second": round(len(members) / train_seconds, 2),
             }
         )
+        waited = f"{progress['bad_epochs']}/{config.early_stop.patience} without improvement"
         runtime.log(
             f"seed {seed} epoch {epoch}: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}"
-            + (" (best)" if improved else f" ({progress['bad_epochs']}/{config.early_stop.patience} without improvement)")
+            + (" (best)" if improved else f" ({waited})")
         )
         save_resume_point(directory / "resume", model, optimizer, progress)
 
@@ -306,7 +313,8 @@ def train_epoch(
     weights, accumulation = config.loss_weights(), config.optim.grad_accumulation
     total, seen = 0.0, 0
     optimizer.zero_grad(set_to_none=True)
-    with tqdm(total=sum(map(len, batches)), desc=description, unit="clip", disable=not runtime.progress, leave=False) as bar:
+    clips = sum(map(len, batches))
+    with tqdm(total=clips, desc=description, unit="clip", disable=not runtime.progress, leave=False) as bar:
         for step, indices in enumerate(batches):
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * schedule(step)
@@ -353,12 +361,20 @@ def predict(
     return outputs
 
 
-def targets(examples: Sequence[Example], head: str) -> np.ndarray:
-    return np.array([e.targets()[head] for e in examples], dtype=np.float64)
+def targets(examples: Sequence[Example], head: str, variant: str = "fused") -> np.ndarray:
+    return np.array([e.targets(variant)[head] for e in examples], dtype=np.float64)
+
+
+def usable(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Rows a head can be judged on: its modality present (a finite score), its label informative (finite)."""
+    return np.isfinite(values) & np.isfinite(labels)
 
 
 def regression_loss(predictions: np.ndarray, labels: np.ndarray, kind: str) -> float:
-    errors = predictions - labels
+    """Loss over the usable rows; NaN when there is none."""
+    errors = (predictions - labels)[usable(predictions, labels)]
+    if not errors.size:
+        return math.nan
     return float(np.mean(errors**2) if kind == "mse" else np.mean(np.abs(errors)))
 
 
@@ -369,16 +385,20 @@ def validation_loss(
     config: TrainConfig,
     device: torch.device,
 ) -> float:
-    """Mean over corpora of the fused head's validation loss: the early-stopping and model-selection criterion."""
+    """Mean over corpora of the fused head's validation loss: the early-stopping and model-selection criterion.
+
+    A corpus with nothing the model's one score can be judged on (voice labels
+    for a text-only model) does not count.
+    """
     losses = []
     for examples in valid:
         fused = predict(model, preprocessor, examples, device, config.optim.batch_size)["fused"]
-        losses.append(regression_loss(fused, targets(examples, "fused"), config.loss.kind))
-    return float(np.mean(losses))
+        losses.append(regression_loss(fused, targets(examples, "fused", config.model.fusion.variant), config.loss.kind))
+    return float(np.nanmean(losses))
 
 
 def head_metrics(
-    scores: dict[str, np.ndarray], examples: Sequence[Example], dataset: str
+    scores: dict[str, np.ndarray], examples: Sequence[Example], dataset: str, variant: str = "fused"
 ) -> dict[str, dict[str, float]]:
     """Metrics of each head against its own label (label_T/label_A where the corpus has them).
 
@@ -389,10 +409,10 @@ def head_metrics(
     metric = metrics_for(dataset)
     results = {}
     for head, values in scores.items():
-        labels = targets(examples, head)
-        usable = np.isfinite(values) & np.isfinite(labels)
-        if usable.any():
-            results[head] = metric(values[usable], labels[usable])
+        labels = targets(examples, head, variant)
+        rows = usable(values, labels)
+        if rows.any():
+            results[head] = metric(values[rows], labels[rows])
     return results
 
 
@@ -412,7 +432,9 @@ def evaluate_best(
                 continue
             scores = predict(checkpoint.model, checkpoint.preprocessor, examples, device, config.optim.batch_size)
             scores = {"fused": scores["fused"]} if single else scores
-            metrics[corpus.name][split] = head_metrics(scores, examples, corpus.config.dataset)
+            metrics[corpus.name][split] = head_metrics(
+                scores, examples, corpus.config.dataset, config.model.fusion.variant
+            )
     primary = metrics[corpora[0].name]
     return {"checkpoint": str(best), "checkpoint_id": checkpoint.id, "corpora": metrics, "metrics": primary}
 
@@ -451,7 +473,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         for split in ("test", "valid"):
             rows = {f"{head} head": table for head, table in corpus[split].items()}
             title = f"{name}, {split} split" if several else f"{split} split"
-            parts.append(f"### {title} (mean ± std over seeds {seeds})\n\n" + report.markdown_table(rows, corpus["dataset"]))
+            table = report.markdown_table(rows, corpus["dataset"])
+            parts.append(f"### {title} (mean ± std over seeds {seeds})\n\n" + table)
     return "\n".join(parts)
 
 
@@ -485,13 +508,18 @@ def evaluate_checkpoint(
             f"{checkpoint_dir}: no {head!r} head in a {config.fusion.variant!r} model (has: {', '.join(available)})"
         )
     corpus = read_corpus(data, require_text=config.uses_text)
+    needed = replace(config, fusion=replace(config.fusion, variant="text-only")) if head == "text" else config
+    cache = AudioCache(audio_cache, sample_rate=config.audio.sampling_rate, trim_silence=_trimmed(checkpoint.metadata))
     examples = prepare_examples(
-        corpus, [split], replace(config, fusion=replace(config.fusion, variant="text-only")) if head == "text" else config,
-        cache=AudioCache(audio_cache, sample_rate=config.audio.sampling_rate, trim_silence=_trimmed(checkpoint.metadata)),
+        corpus, [split], needed, cache=cache,
         skip_bad_media=skip_bad_media, progress=runtime.progress,
     )
     clips = examples.splits[split]
     scores = predict(checkpoint.model, checkpoint.preprocessor, clips, runtime.device, batch_size)[head]
+    labels = targets(clips, head, config.fusion.variant)
+    rows = usable(scores, labels)
+    if not rows.any():
+        raise ValueError(f"{data}: no {split} clip that the {head} head can be judged on (its modality is missing)")
     return {
         "checkpoint": str(checkpoint_dir),
         "checkpoint_id": checkpoint.id,
@@ -499,5 +527,6 @@ def evaluate_checkpoint(
         "head": head,
         "clips": len(clips),
         "skipped_clips": len(examples.skipped),
-        "metrics": metrics_for(dataset)(scores, targets(clips, head)),
+        "metrics": metrics_for(dataset)(scores[rows], labels[rows]),
+        "spread": report.spread(scores[rows]),
     }
