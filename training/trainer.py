@@ -472,6 +472,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     for name, corpus in summary["corpora"].items():
         for split in ("test", "valid"):
             rows = {f"{head} head": table for head, table in corpus[split].items()}
+            if not rows:  # no such split (MOSEI's public file has no test split)
+                continue
             title = f"{name}, {split} split" if several else f"{split} split"
             table = report.markdown_table(rows, corpus["dataset"])
             parts.append(f"### {title} (mean ± std over seeds {seeds})\n\n" + table)
