@@ -114,8 +114,16 @@ def test_a_dying_worker_is_retried(corpus, tiny_checkpoint, tmp_path) -> None:
                 pass
         return None
 
-    wait_for(lambda: asr_worker() is not None and len(done_parts(out)) >= 1, run)
-    asr_worker().kill()
+    # Kill the ASR worker as soon as it exists: waiting for a finished video as well raced with short runs that
+    # finish transcribing (and retire the worker) before their first video is scored.
+    seen: list[psutil.Process | None] = []
+
+    def worker_found() -> bool:
+        seen.append(asr_worker())
+        return seen[-1] is not None
+
+    wait_for(worker_found, run)
+    seen[-1].kill()
     _, stderr = run.communicate(timeout=400)
     assert run.returncode == 0, stderr[-3000:]
     assert_complete(out, corpus)
