@@ -104,3 +104,18 @@ def test_headline_command_uses_the_default_built_as_the_readme_builds_it(empty_c
     table = pd.read_parquet(tmp_path / "scores.parquet")
     assert len(table) > 0 and set(table["model_id"]) == {checkpoint_id(installed)}
     assert table[["score_fused", "score_text", "score_audio"]].notna().all().all()
+
+
+def test_set_default_installs_a_verified_copy_and_mmml_model_wins(empty_cache, tiny_checkpoint, tmp_path, monkeypatch):
+    from mmml.packaged import default_model
+
+    assert default_model() is None
+    train_main(["set-default", str(tiny_checkpoint)])
+    installed = default_model()
+    assert installed == installed_default_dir() and checkpoint_id(installed) == checkpoint_id(tiny_checkpoint)
+    monkeypatch.setenv("MMML_MODEL", str(tiny_checkpoint))
+    assert default_model() == tiny_checkpoint  # the environment names the default before the installed one
+    (tiny_checkpoint.parent / "broken").mkdir()
+    with pytest.raises(SystemExit) as refused:  # an unverifiable checkpoint never becomes the default
+        train_main(["set-default", str(tiny_checkpoint.parent / "broken")])
+    assert refused.value.code == 1 and checkpoint_id(installed_default_dir()) == checkpoint_id(tiny_checkpoint)
