@@ -168,6 +168,7 @@ def run(
     _configure_data_context(engine)
     resources = ray.cluster_resources()
     _check_fits(engine, resources.get("CPU", 0))
+    _check_gpus(asr, scoring, engine, resources)
     transcripts = transcripts or {}
     items = [{"video_path": v.path, "video_id": v.video_id, "transcript": transcripts.get(v.video_id, "")}
              for v in videos]
@@ -224,6 +225,30 @@ def _check_fits(engine: EngineOptions, available_cpus: float) -> None:
             f"(ASR {engine.asr_workers} x {engine.asr_cpus:g}, "
             f"scoring {engine.score_workers} x {engine.score_cpus:g}, decoding {engine.demux_cpus:g}) but the Ray "
             f"cluster has {available_cpus:g}; lower --asr-cpus/--score-cpus or the worker counts"
+        )
+
+
+def _check_gpus(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions, resources: Mapping[str, float]) -> None:
+    """Refuse GPU work on a cluster without GPUs before any work.
+
+    `--device cuda` would otherwise run on the CPU without a word, and GPUs
+    reserved per worker (`--asr-gpus`) would leave Ray Data waiting forever.
+    """
+    if resources.get("GPU", 0) > 0:
+        return
+    asked = [
+        option
+        for option, wanted in (
+            ("--device cuda", "cuda" in (asr.device, scoring.device)),
+            ("--asr-gpus", (engine.asr_gpus or 0) > 0),
+            ("--score-gpus", (engine.score_gpus or 0) > 0),
+        )
+        if wanted
+    ]
+    if asked:
+        raise ClusterTooSmall(
+            f"{' and '.join(asked)} asks for GPUs but the Ray cluster has none "
+            f"({resources.get('CPU', 0):g} CPUs); use --device cpu or auto, or join a cluster with GPU nodes"
         )
 
 

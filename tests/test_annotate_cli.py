@@ -151,6 +151,13 @@ def test_a_pipeline_the_cluster_cannot_hold_is_refused_not_hung(annotate_corpus,
     assert code == 2 and "logical CPUs" in output
 
 
+def test_cuda_on_a_cluster_without_gpus_is_refused_before_any_work(annotate_corpus, tiny_checkpoint, tmp_path) -> None:
+    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
+                            *FAST, "--device", "cuda")
+    assert code == 2 and "--device cuda asks for GPUs but the Ray cluster has none" in output
+    assert not (tmp_path / "s.parquet").exists() and not list((tmp_path / "s.parquet.parts" / "done").glob("*"))
+
+
 @pytest.fixture(scope="module")
 def earlier_output(whole_run, tmp_path_factory):
     """The whole run's output with every text marked, and one video left out (it must be transcribed anew)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines.discover import Video
-from pipelines.engine import ClusterTooSmall, _check_fits, _Collector, _gpus
-from pipelines.options import EngineOptions
+from pipelines.engine import ClusterTooSmall, _check_fits, _check_gpus, _Collector, _gpus
+from pipelines.options import ASROptions, EngineOptions, ScoreOptions
 
 VIDEO = Video("/v/a.mp4", "a" * 16)
 
@@ -52,3 +52,15 @@ def test_a_pipeline_larger_than_the_cluster_is_refused() -> None:
     _check_fits(EngineOptions(), available_cpus=2)
     with pytest.raises(ClusterTooSmall, match="needs 4.75 logical CPUs"):
         _check_fits(EngineOptions(asr_workers=4), available_cpus=2)
+
+
+@pytest.mark.parametrize(("asr", "scoring", "engine", "named"), [
+    (ASROptions(device="cuda"), ScoreOptions(device="cuda"), EngineOptions(), "--device cuda"),
+    (ASROptions(), ScoreOptions(), EngineOptions(asr_gpus=0.5), "--asr-gpus"),
+    (ASROptions(), ScoreOptions(), EngineOptions(score_gpus=1.0), "--score-gpus"),
+])
+def test_gpu_work_on_a_cluster_without_gpus_is_refused(asr, scoring, engine, named) -> None:
+    with pytest.raises(ClusterTooSmall, match=f"{named} asks for GPUs but the Ray cluster has none \\(2 CPUs\\)"):
+        _check_gpus(asr, scoring, engine, {"CPU": 2.0})
+    _check_gpus(asr, scoring, engine, {"CPU": 2.0, "GPU": 1.0})  # with a GPU it goes ahead
+    _check_gpus(ASROptions(), ScoreOptions(), EngineOptions(), {"CPU": 2.0})  # auto never asks for one
