@@ -27,6 +27,7 @@ import click
 from mmml.integrity import checkpoint_id
 from mmml.packaged import default_model
 
+from .run import RunPaths
 from .samples import require_tools, spoken_video
 
 SAMPLE_VIDEOS = {
@@ -75,7 +76,7 @@ def annotate(videos: Path, out: Path) -> int:
 
 
 def _scored_with_another_model(out: Path) -> bool:
-    state = out.with_name(f"{out.name}.parts") / "run.json"
+    state = RunPaths(out).work / "run.json"
     if not state.is_file():
         return False
     return json.loads(state.read_text())["identity"]["model_id"] != checkpoint_id(default_model())

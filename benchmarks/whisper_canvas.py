@@ -32,7 +32,7 @@ from mmml import whisper  # noqa: E402
 from mmml.encoders import load_encoder  # noqa: E402
 from mmml.metrics import mosi_metrics  # noqa: E402
 from pipelines.demux import decode_audio  # noqa: E402
-from training.dataset import find_media, read_corpus  # noqa: E402
+from training.dataset import MediaIndex, read_corpus  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -76,7 +76,8 @@ def main() -> None:
 
     encoder, extractor = load_encoder(args.encoder).eval(), WhisperFeatureExtractor()
     corpus = read_corpus(args.data)
-    audio = {c.key: decode_audio(find_media(corpus.root, c)) for c in corpus.clips}
+    media = MediaIndex(corpus.root)
+    audio = {c.key: decode_audio(media.find(c)) for c in corpus.clips}
     labels = {s: np.array([c.label for c in corpus.split(s)]) for s in ("train", "valid", "test")}
     results = {}
     for canvas in ("clip", "30s"):

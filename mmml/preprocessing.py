@@ -145,7 +145,6 @@ class Preprocessor:
             "audio_present": torch.tensor(present),
         }
 
-
     def _log_mel(self, clips: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """Whisper's log-mel features on a clip-length canvas (not 30 s), with the true sample counts as a mask."""
         length = whisper.padded_length(max(len(c) for c in clips))

@@ -177,15 +177,34 @@ def has_media(root: Path) -> bool:
     return any((root / folder).is_dir() for folder in MEDIA_FOLDERS)
 
 
+class MediaIndex:
+    """A corpus's media files, each video folder listed once, so finding a whole corpus's media stays linear."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._stems: dict[Path, dict[str, list[Path]]] = {}
+
+    def find(self, clip: Clip) -> Path | None:
+        """The clip's media file under `Raw/` or `wav/`, whatever its container or codec; None if there is none."""
+        for folder in MEDIA_FOLDERS:
+            by_stem = self._by_stem(self.root / folder / clip.video_id)
+            for name in media_names(clip):
+                if name in by_stem:
+                    return min(by_stem[name], key=_preference)
+        return None
+
+    def _by_stem(self, directory: Path) -> dict[str, list[Path]]:
+        if directory not in self._stems:
+            grouped: dict[str, list[Path]] = {}
+            for path in _listing(directory):
+                grouped.setdefault(path.stem, []).append(path)
+            self._stems[directory] = grouped
+        return self._stems[directory]
+
+
 def find_media(root: Path, clip: Clip) -> Path | None:
-    """The clip's media file under `Raw/` or `wav/`, whatever its container or codec; None if there is none."""
-    for folder in MEDIA_FOLDERS:
-        directory = root / folder / clip.video_id
-        for name in media_names(clip):
-            found = [p for p in _listing(directory) if p.stem == name]
-            if found:
-                return min(found, key=_preference)
-    return None
+    """One clip's media file (`MediaIndex.find`); to look up many clips, keep one `MediaIndex`."""
+    return MediaIndex(root).find(clip)
 
 
 def _listing(directory: Path) -> list[Path]:

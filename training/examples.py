@@ -17,12 +17,12 @@ import torch
 from tqdm.auto import tqdm
 
 from mmml.config import ModelConfig
+from mmml.losses import HEADS
 from mmml.preprocessing import Preprocessor
 
 from .audio_cache import AudioCache, entry_length, load_entry
-from .dataset import Clip, Corpus, CorpusError, find_media, has_media, media_pattern, problem_listing
+from .dataset import Clip, Corpus, CorpusError, MediaIndex, has_media, media_pattern, problem_listing
 
-HEADS: tuple[str, ...] = ("fused", "text", "audio")
 SINGLE_MODALITY = {"text-only": "text", "audio-only": "audio"}
 
 
@@ -102,8 +102,9 @@ def _decode(
 ) -> tuple[dict[str, Path], list[str]]:
     problems: list[str] = []
     located: list[tuple[Clip, Path]] = []
+    index = MediaIndex(root)
     for clip in clips:
-        media = find_media(root, clip)
+        media = index.find(clip)
         if media is None:
             problems.append(f"clip {clip.key} (line {clip.line}): no media file (looked for {media_pattern(clip)})")
         else:

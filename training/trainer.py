@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mmml.checkpoint import load_checkpoint, save_checkpoint
-from mmml.losses import multi_loss
+from mmml.losses import HEADS, multi_loss
 from mmml.metrics import metrics_for
 from mmml.model import MMML
 from mmml.preprocessing import Preprocessor
@@ -45,7 +45,7 @@ from .audio_cache import AudioCache
 from .batching import epoch_members, evaluation_batches, training_batches
 from .config import CorpusConfig, TrainConfig, config_dict, load_train_config, save_train_config
 from .dataset import SPLITS, has_media, locate_label_file, read_corpus
-from .examples import HEADS, Example, Examples, collate, prepare_examples, sort_lengths
+from .examples import SINGLE_MODALITY, Example, Examples, collate, prepare_examples, sort_lengths
 from .resume import load_resume_point, save_resume_point
 
 CONFIG_FILE = "train_config.json"
@@ -421,7 +421,7 @@ def evaluate_best(
 ) -> dict[str, Any]:
     """Metrics of the best checkpoint per corpus, split and head (a single-modality model has one head)."""
     checkpoint = load_checkpoint(best, device=device)
-    single = config.model.fusion.variant in ("text-only", "audio-only")
+    single = config.model.fusion.variant in SINGLE_MODALITY
     metrics: dict[str, dict[str, Any]] = {}
     for corpus in corpora:
         metrics[corpus.name] = {}
