@@ -1,22 +1,25 @@
-"""Ray wiring: the stages as a streaming Ray Data pipeline, one video's results at a time.
+"""Ray wiring: the stages as a streaming Ray Data pipeline, one group of videos at a time.
 
-    videos ─ map(demux) ─ flat_map(Transcribe) ─ map_batches(Score) ─▶ driver
+    groups ─ map(demux) ─ flat_map(Transcribe) ─ map_batches(Score) ─▶ driver
              tasks         actor pool            actor pool
 
-* Demux runs as plain tasks, so ffmpeg decodes the next videos while the ASR
+* Videos travel in groups of consecutive inputs (`groups`): thousands of
+  short clips become a few hundred Whisper batches, their speech packed into
+  shared windows (`pipelines.windows`), instead of one small decode per clip.
+* Demux runs as plain tasks, so ffmpeg decodes the next groups while the ASR
   actors transcribe the current ones (decode overlaps ASR).
 * Transcribe and Score are actor pools: Whisper and the MMML checkpoint are
   loaded once per actor (`__init__`), in the style of Ray's batch-inference
   examples. Score batches utterances across videos.
-* Ray Data streams: with one video per input block and an object-store
+* Ray Data streams: with one group per input block and an object-store
   budget, memory holds a bounded number of waveforms however large the
   corpus. The driver keeps only text rows of videos still in flight.
 * Decode workers stay light: this module imports neither torch nor
   CTranslate2; the actors import their stage modules when they start.
 * Failures stay per video: a stage that cannot handle a video emits an error
-  row instead of raising, so the run goes on. A dying actor is restarted and
-  its task retried (Ray Data's default for actor pools); a dying task is
-  retried by Ray.
+  row for it instead of raising, so the run goes on. A dying actor is
+  restarted and its task retried (Ray Data's default for actor pools); a
+  dying task is retried by Ray.
 
 The driver regroups utterance rows by video and yields a `VideoResult` once
 every row of a video has arrived; the caller (`annotate.run`) persists it.
@@ -29,7 +32,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -58,17 +61,30 @@ class NoSpeech(ValueError):
 
 # ---------------------------------------------------------------- stages (Ray-free callables)
 
-def demux_row(row: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    """{video_path, video_id} -> the same with `audio` (float32 16 kHz), or an error row."""
-    try:
-        audio = decode_audio(row["video_path"], sample_rate=SAMPLE_RATE, timeout_s=timeout_s)
-    except Exception as err:  # one bad file must never stop the run
-        return _error_row(row, "demux", err)
-    return {**row, "audio": audio, **_NO_ERROR}
+def demux_group(group: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """A group's {video_path, video_id, transcript} lists -> the same with each video's audio or decoding error.
+
+    The group's waveforms travel as one array (`audio`, cut at `samples`), so a
+    group is one block however many videos it holds.
+    """
+    audios, failures = [], []
+    for path, video_id in zip(group["video_path"], group["video_id"]):
+        try:
+            audios.append(decode_audio(path, sample_rate=SAMPLE_RATE, timeout_s=timeout_s))
+            failures.append(_NO_ERROR)
+        except Exception as err:  # one bad file must never stop the run
+            audios.append(np.zeros(0, np.float32))
+            failures.append(_failure(path, "demux", err))
+    return {
+        **group,
+        "audio": np.concatenate(audios),
+        "samples": np.array([len(a) for a in audios], np.int64),
+        **{key: [f[key] for f in failures] for key in _NO_ERROR},
+    }
 
 
 class Transcribe:
-    """VAD + Whisper + utterance boundaries, or a video's stored utterances; one Whisper per actor.
+    """VAD + Whisper + utterance boundaries for a group of videos, or their stored utterances; one Whisper per actor.
 
     `needs_asr=False` (every video has stored utterances) never loads Whisper.
     """
@@ -79,50 +95,47 @@ class Transcribe:
         self.stage = importlib.import_module(".transcribe", __package__)  # CTranslate2: ASR actors only
         self.pipeline = self.stage.load_asr(asr, device) if needs_asr else None
 
-    def __call__(self, row: dict[str, Any]) -> list[dict[str, Any]]:
-        stored = row.pop("transcript", "")
-        if row["error_stage"]:
-            return [row]
-        waveform = row.pop("audio")
-        duration = len(waveform) / SAMPLE_RATE
-        try:
-            found = utterance_fields(stored) if stored else self._recognise(row["video_path"], waveform)
-        except Exception as err:
-            return [_error_row(row, "segment", err, duration=duration)]
-        return [
-            {
-                **row,
-                **fields,
-                "utterance": i,
-                "n_utterances": len(found),
-                "duration": duration,
-                "audio": np.ascontiguousarray(utterance_audio(waveform, fields["start"], fields["end"])),
-                **_NO_ERROR,
-            }
-            for i, fields in enumerate(found)
-        ]
+    def __call__(self, group: dict[str, Any]) -> list[dict[str, Any]]:
+        videos = _videos(group)
+        found: dict[int, list[dict[str, Any]] | dict[str, str]] = {}
+        for i, video in enumerate(videos):
+            if video["error_stage"]:
+                found[i] = {key: video[key] for key in _NO_ERROR}
+            elif video["transcript"]:
+                found[i] = _stored(video)
+        fresh = [i for i in range(len(videos)) if i not in found]
+        if fresh:
+            found.update(self._recognise([videos[i] for i in fresh], fresh))
+        rows = []
+        for i, video in enumerate(videos):
+            rows += _rows(video, found[i])
+        return rows
 
-    def _recognise(self, video_path: str, waveform: np.ndarray) -> list[dict[str, Any]]:
-        """Utterances (`pipelines.transcripts.FIELDS`) that Whisper and the segmenter find in `waveform`."""
-        transcript = self.stage.transcribe(self.pipeline, waveform, self.asr)
-        found = utterances(transcript.words, transcript.speech, self.segment)
-        if not found:
-            raise NoSpeech(
-                f"{video_path}: no speech found in {transcript.duration:.1f} s of audio "
+    def _recognise(self, videos: list[dict[str, Any]], at: list[int]) -> dict[int, Any]:
+        """Utterances (`pipelines.transcripts.FIELDS`) that Whisper and the segmenter find, or each video's error."""
+        try:
+            transcripts = self.stage.transcribe_many(self.pipeline, [v["audio"] for v in videos])
+        except Exception as err:  # Whisper failed on the group: each of its videos is reported, the run goes on
+            return {i: _failure(v["video_path"], "asr", err) for i, v in zip(at, videos)}
+        found: dict[int, Any] = {}
+        for i, video, transcript in zip(at, videos, transcripts):
+            spoken = utterances(transcript.words, transcript.speech, self.segment)
+            found[i] = [
+                {
+                    "start": round(u.start, 3),
+                    "end": round(u.end, 3),
+                    "text": u.text,
+                    "language": transcript.language,
+                    "language_probability": transcript.language_probability,
+                    "asr_confidence": np.nan if u.asr_confidence is None else u.asr_confidence,
+                    "asr_model": self.asr.model,
+                }
+                for u in spoken
+            ] or _failure(video["video_path"], "segment", NoSpeech(
+                f"{video['video_path']}: no speech found in {transcript.duration:.1f} s of audio "
                 "(silent or no voice); nothing to annotate"
-            )
-        return [
-            {
-                "start": round(u.start, 3),
-                "end": round(u.end, 3),
-                "text": u.text,
-                "language": transcript.language,
-                "language_probability": transcript.language_probability,
-                "asr_confidence": np.nan if u.asr_confidence is None else u.asr_confidence,
-                "asr_model": self.asr.model,
-            }
-            for u in found
-        ]
+            ))
+        return found
 
 
 class Score:
@@ -170,19 +183,22 @@ def run(
     _check_fits(engine, resources.get("CPU", 0))
     _check_gpus(asr, scoring, engine, resources)
     transcripts = transcripts or {}
-    items = [{"video_path": v.path, "video_id": v.video_id, "transcript": transcripts.get(v.video_id, "")}
-             for v in videos]
-    needs_asr = not all(item["transcript"] for item in items)
+    needs_asr = not all(v.video_id in transcripts for v in videos)
+    items = [
+        {"video_path": [v.path for v in group], "video_id": [v.video_id for v in group],
+         "transcript": [transcripts.get(v.video_id, "") for v in group]}
+        for group in groups(videos, asr.group_videos, asr.group_mb * 2**20)
+    ]
     has_gpu = resources.get("GPU", 0) > 0
     asr_gpus = _gpus(engine.asr_gpus, has_gpu, asr.device) if needs_asr else 0.0  # only slicing left to do
     score_gpus = _gpus(engine.score_gpus, has_gpu, scoring.device)
     dataset = (
-        ray.data.from_items(items, override_num_blocks=len(items))  # one video per block: bounded streaming
-        .map(demux_row, fn_kwargs={"timeout_s": engine.demux_timeout_s},
-             compute=ray.data.TaskPoolStrategy(size=min(engine.demux_workers, len(videos))), num_cpus=engine.demux_cpus)
+        ray.data.from_items(items, override_num_blocks=len(items))  # one group per block: bounded streaming
+        .map(demux_group, fn_kwargs={"timeout_s": engine.demux_timeout_s},
+             compute=ray.data.TaskPoolStrategy(size=min(engine.demux_workers, len(items))), num_cpus=engine.demux_cpus)
         .flat_map(Transcribe, fn_constructor_kwargs={"asr": asr, "segment": segment, "device": _device(asr_gpus),
                                                  "needs_asr": needs_asr},
-                  compute=ray.data.ActorPoolStrategy(size=min(engine.asr_workers, len(videos))),
+                  compute=ray.data.ActorPoolStrategy(size=min(engine.asr_workers, len(items))),
                   num_cpus=engine.asr_cpus, num_gpus=asr_gpus)
         .map_batches(Score, fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
                      batch_size=scoring.batch_size, batch_format="numpy",
@@ -196,6 +212,32 @@ def run(
             result = collector.add(row, by_id[row["video_id"]])
             if result is not None:
                 yield result
+
+
+def groups(videos: Sequence[Video], max_videos: int, max_bytes: int) -> list[list[Video]]:
+    """Consecutive videos, at most `max_videos` and `max_bytes` of input files per group (a larger file alone).
+
+    A group is decoded by one task and transcribed together, its speech
+    sharing Whisper windows; the input order alone fixes the groups, so the
+    same inputs are always packed the same way.
+    """
+    out: list[list[Video]] = []
+    size = 0
+    for video in videos:
+        bytes_ = _file_bytes(video.path)
+        if not out or len(out[-1]) >= max_videos or size + bytes_ > max_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(video)
+        size += bytes_
+    return out
+
+
+def _file_bytes(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:  # vanished or unreadable: demux reports it
+        return 0
 
 
 def start_ray(engine: EngineOptions) -> None:
@@ -284,12 +326,46 @@ _EMPTY_UTTERANCE = {
 }
 
 
-def _error_row(row: dict[str, Any], stage: str, err: Exception, duration: float = 0.0) -> dict[str, Any]:
-    message = str(err) if row["video_path"] in str(err) else f"{row['video_path']}: {err}"
-    return {
-        "video_path": row["video_path"], "video_id": row["video_id"], **_EMPTY_UTTERANCE, "duration": duration,
-        "error_stage": stage, "error_type": type(err).__name__, "error_message": message,
-    }
+def _failure(path: str, stage: str, err: Exception) -> dict[str, str]:
+    message = str(err) if path in str(err) else f"{path}: {err}"
+    return {"error_stage": stage, "error_type": type(err).__name__, "error_message": message}
+
+
+def _stored(video: dict[str, Any]) -> list[dict[str, Any]] | dict[str, str]:
+    try:
+        return utterance_fields(video["transcript"])
+    except Exception as err:
+        return _failure(video["video_path"], "segment", err)
+
+
+def _videos(group: dict[str, Any]) -> list[dict[str, Any]]:
+    """The demuxed group, one dict per video (its audio a view into the group's array)."""
+    ends = np.cumsum(group["samples"])
+    names = ("video_path", "video_id", "transcript", *_NO_ERROR)
+    return [
+        {**{name: group[name][i] for name in names}, "audio": group["audio"][end - n : end]}
+        for i, (n, end) in enumerate(zip(group["samples"], ends))
+    ]
+
+
+def _rows(video: dict[str, Any], found: list[dict[str, Any]] | dict[str, str]) -> list[dict[str, Any]]:
+    """A video's utterance rows, each with its audio, or its one error row."""
+    duration = len(video["audio"]) / SAMPLE_RATE
+    head = {"video_path": video["video_path"], "video_id": video["video_id"]}
+    if isinstance(found, dict):
+        return [{**head, **_EMPTY_UTTERANCE, "duration": duration, **found}]
+    return [
+        {
+            **head,
+            **fields,
+            "utterance": i,
+            "n_utterances": len(found),
+            "duration": duration,
+            "audio": np.ascontiguousarray(utterance_audio(video["audio"], fields["start"], fields["end"])),
+            **_NO_ERROR,
+        }
+        for i, fields in enumerate(found)
+    ]
 
 
 class _Collector:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SAMPLE_RATE = 16_000  # what Whisper and the MMML audio encoders read
+WINDOW_SECONDS = 30  # Whisper's receptive field: what one decoder pass sees
 
 
 @dataclass(frozen=True)
@@ -18,17 +19,19 @@ class ASROptions:
 
     `model` is a faster-whisper model name (`small`, `large-v3`: downloaded to
     the hub cache on first use), a local CTranslate2 directory, or a
-    `packaged:` alias (offline). `language=None` detects the language once
-    per video from its first speech.
+    `packaged:` alias (offline). `language=None` detects the language of
+    each Whisper window (`pipelines.transcribe`).
     """
 
     model: str = "packaged:whisper-base"
     device: str = "auto"  # "cpu", "cuda" or "auto"
-    compute_type: str = "default"  # CTranslate2 quantisation: default, int8, float16, int8_float16, ...
+    compute_type: str = "auto"  # CTranslate2 quantisation; auto: float16 on a GPU, int8 on a CPU
     beam_size: int = 5
     language: str | None = None
     batch_size: int = 8  # 30 s windows decoded together
-    cpu_threads: int = 0  # 0: CTranslate2's default
+    cpu_threads: int = 0  # per ASR worker; 0: sized from the machine's cores (`pipelines.engine`)
+    group_videos: int = 32  # consecutive videos whose speech may share Whisper windows (`pipelines.windows`)
+    group_mb: int = 64  # ... and at most this many MB of input files per group (a larger file goes alone)
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 160  # faster-whisper's batched default: split speech at short pauses
     vad_speech_pad_ms: int = 200

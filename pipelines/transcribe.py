@@ -1,31 +1,44 @@
-"""Stage 3a: find speech with Silero VAD and transcribe it with faster-whisper, word by word.
+"""Stage 3c: transcribe the speech of a group of videos with faster-whisper, word by word.
 
-faster-whisper's `BatchedInferencePipeline` packs VAD speech regions into
-30 s windows and decodes several windows in one batch. It beats the classic
-sequential `WhisperModel.transcribe` on both CPU and GPU because silence is
-never decoded and the decoder works on a batch at a time; it also drops the
-temperature fallback and cross-window conditioning, which is what lets the
-windows run in parallel.
+A group's speech is packed into shared 30 s windows (`pipelines.windows`)
+and the windows are decoded `batch_size` at a time by faster-whisper's
+`BatchedInferencePipeline`: silence is never decoded, many short clips share
+one encoder pass, and the decoder works on a batch at a time. Like the
+batched pipeline, this drops the temperature fallback and cross-window
+conditioning, which is what lets windows run in parallel.
+
+Language. With `--language`, or an English-only model, every window is
+decoded in that language. Otherwise Whisper detects the language of each
+window from the very encoder pass that decodes it (faster-whisper's
+`multilingual` mode), so detection costs no extra pass; a video takes the
+language of the window that holds most of its speech. On a corpus that mixes
+languages clip by clip, pass `--language` or keep clips of one language
+per folder: window mates share a language.
 
 Word timestamps are requested because utterances are built from words
-(`pipelines.segment`), and the speech regions are returned too: speech in
-which ASR recognised nothing still becomes a (wordless) utterance.
+(`pipelines.segment`); the speech regions are returned too: speech in which
+ASR recognised nothing still becomes a (wordless) utterance.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
 
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
-from faster_whisper.vad import VadOptions, get_speech_timestamps
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
 
 from mmml.packaged import resolve
 
-from .options import SAMPLE_RATE, ASROptions
+from .options import SAMPLE_RATE, WINDOW_SECONDS, ASROptions
 from .segment import Word
+from .vad import speech_samples
+from .windows import Window, pack
 
-WINDOW_SECONDS = 30  # Whisper's receptive field
+_SPACING = 2 * WINDOW_SECONDS  # seconds between windows on faster-whisper's time line (see `_forward`)
 
 
 @dataclass(frozen=True)
@@ -37,53 +50,152 @@ class Transcript:
     duration: float  # seconds of audio
 
 
-def load_asr(options: ASROptions, device: str | None = None) -> BatchedInferencePipeline:
+@dataclass(frozen=True)
+class DecodedWindow:
+    words: list[Word]  # times in the window's own seconds
+    language: str
+    language_probability: float
+
+
+def compute_type(options: ASROptions, device: str) -> str:
+    """`auto`: float16 on a GPU, int8 on a CPU (CTranslate2's fastest accurate choice on each)."""
+    if options.compute_type != "auto":
+        return options.compute_type
+    return "float16" if device == "cuda" else "int8"
+
+
+def load_asr(options: ASROptions, device: str | None = None) -> WindowPipeline:
     """Load Whisper once (per worker): the expensive part, kept out of the per-video path."""
+    device = device or options.device
+    if device == "auto":
+        import ctranslate2
+
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     model = WhisperModel(
         resolve(options.model),
-        device=device or options.device,
-        compute_type=options.compute_type,
+        device=device,
+        compute_type=compute_type(options, device),
         cpu_threads=options.cpu_threads,
     )
-    return BatchedInferencePipeline(model)
+    return WindowPipeline(model, options)
 
 
-def vad_options(options: ASROptions) -> VadOptions:
-    return VadOptions(
-        threshold=options.vad_threshold,
-        min_silence_duration_ms=options.vad_min_silence_ms,
-        speech_pad_ms=options.vad_speech_pad_ms,
-        max_speech_duration_s=WINDOW_SECONDS,
-    )
+def transcribe(pipeline: WindowPipeline, audio: np.ndarray) -> Transcript:
+    """Timed words of all speech in one video's `audio` (16 kHz mono float32)."""
+    return transcribe_many(pipeline, [audio])[0]
 
 
-def speech_regions(audio: np.ndarray, options: ASROptions) -> list[tuple[float, float]]:
-    """Silero VAD (the model shipped inside faster-whisper) speech regions in seconds."""
+def transcribe_many(pipeline: WindowPipeline, audios: Sequence[np.ndarray]) -> list[Transcript]:
+    """Timed words of every video of a group: VAD once per video, their speech decoded in shared windows."""
+    options = pipeline.options
+    regions = [speech_samples(audio, options) for audio in audios]
+    windows = pack(regions)
+    decoded = pipeline.decode([window.audio(audios) for window in windows]) if windows else []
+    words: list[list[Word]] = [[] for _ in audios]
+    for window, result in zip(windows, decoded):
+        for word in result.words:
+            video, start, end = window.video_time(word.start, word.end)
+            words[video].append(Word(start, end, word.text, word.probability))
     return [
-        (r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE)
-        for r in get_speech_timestamps(audio, vad_options(options), sampling_rate=SAMPLE_RATE)
+        Transcript(
+            sorted(words[v], key=lambda w: w.start),
+            [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in regions[v]],
+            *_language(v, windows, decoded, options),
+            len(audios[v]) / SAMPLE_RATE,
+        )
+        for v in range(len(audios))
     ]
 
 
-def transcribe(pipeline: BatchedInferencePipeline, audio: np.ndarray, options: ASROptions) -> Transcript:
-    """Timed words of all speech in `audio` (16 kHz mono float32); silence skips Whisper entirely."""
-    duration = len(audio) / SAMPLE_RATE
-    speech = speech_regions(audio, options)
-    if not speech:
-        return Transcript([], [], options.language or "", float("nan"), duration)
-    segments, info = pipeline.transcribe(
-        audio,
-        language=options.language,
-        beam_size=options.beam_size,
-        batch_size=options.batch_size,
-        word_timestamps=True,
-        vad_filter=True,
-        vad_parameters=vad_options(options),
-    )
-    words = [
-        Word(float(w.start), float(w.end), w.word, float(w.probability))
-        for segment in segments
-        for w in segment.words or ()
-        if w.word.strip()
-    ]
-    return Transcript(words, speech, info.language, float(info.language_probability), duration)
+def _language(video: int, windows: Sequence[Window], decoded: Sequence[DecodedWindow],
+              options: ASROptions) -> tuple[str, float]:
+    """The language of the window that holds most of the video's speech."""
+    share = [(window.speech_of(video), result) for window, result in zip(windows, decoded)]
+    speech, best = max(share, key=lambda pair: pair[0], default=(0, None))
+    if not speech or best is None:
+        return options.language or "", float("nan")
+    return best.language, best.language_probability
+
+
+class WindowPipeline(BatchedInferencePipeline):
+    """faster-whisper's batched pipeline, decoding ready-made windows and reporting their languages."""
+
+    def __init__(self, model: WhisperModel, options: ASROptions) -> None:
+        super().__init__(model)
+        self.options = options
+        multilingual = model.model.is_multilingual
+        self.language = options.language if multilingual else "en"  # None: detect per window
+        self.decoding = self._decoding_options()
+        self.guess = "en"  # the language tried first when detecting; only speed depends on it
+        self.detected: list[tuple[str, float]] = []
+
+    def decode(self, windows: Sequence[np.ndarray]) -> list[DecodedWindow]:
+        """Words and language of each window (at most 30 s of 16 kHz audio each), `batch_size` at a time."""
+        extractor = self.model.feature_extractor
+        features = np.stack([pad_or_trim(extractor(window)[..., :-1]) for window in windows])
+        seconds = [len(window) / SAMPLE_RATE for window in windows]
+        size = self.options.batch_size
+        return [
+            result
+            for i in range(0, len(windows), size)
+            for result in self._batch(features[i : i + size], seconds[i : i + size])
+        ]
+
+    def generate_segment_batched(self, features: np.ndarray, tokenizer: Tokenizer, options: Any):
+        """faster-whisper's step, which detects each window's language and keeps it to itself; kept here."""
+        encoder_output, outputs = super().generate_segment_batched(features, tokenizer, options)
+        if options.multilingual:
+            best = (result[0] for result in self.model.model.detect_language(encoder_output))
+            self.detected = [(token[2:-2], probability) for token, probability in best]
+        return encoder_output, outputs
+
+    def _batch(self, features: np.ndarray, seconds: list[float]) -> list[DecodedWindow]:
+        if self.language is not None:
+            return [DecodedWindow(words, self.language, 1.0) for words in self._forward(features, seconds, self.language)]
+        words = self._forward(features, seconds, self.guess, detect=True)
+        detected = self.detected
+        # A window detected as another language than the guess was decoded in it, but its words were
+        # aligned with the guess's start-of-transcript tokens: decode those windows again in their language.
+        for language in sorted({language for language, _ in detected} - {self.guess}):
+            redo = [i for i, (found, _) in enumerate(detected) if found == language]
+            for i, again in zip(redo, self._forward(features[redo], [seconds[i] for i in redo], language)):
+                words[i] = again
+        self.guess = Counter(language for language, _ in detected).most_common(1)[0][0]
+        return [DecodedWindow(w, language, probability) for w, (language, probability) in zip(words, detected)]
+
+    def _forward(self, features: np.ndarray, seconds: list[float], language: str, detect: bool = False) -> list[list[Word]]:
+        """One faster-whisper batch.
+
+        Windows are placed a minute apart on faster-whisper's time line: its
+        word-timing heuristics carry the end of the last speech from one chunk
+        to the next, and this way every window starts "after a pause",
+        whichever windows share its batch. Times come back at faster-whisper's
+        0.01 s precision, relative to their window.
+        """
+        offsets = [(k + 1) * _SPACING for k in range(len(seconds))]
+        metadata = [{"offset": offset, "duration": s, "segments": []} for offset, s in zip(offsets, seconds)]
+        tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe",
+                              language=language)
+        self.last_speech_timestamp = 0.0  # word-timing state starts afresh with each batch
+        segments = self.forward(features, tokenizer, metadata, replace(self.decoding, multilingual=detect))
+        return [
+            [
+                Word(round(w["start"] - offset, 2), round(w["end"] - offset, 2), w["word"], float(w["probability"]))
+                for segment in window
+                for w in segment["words"]
+                if w["word"].strip()
+            ]
+            for offset, window in zip(offsets, segments)
+        ]
+
+    def _decoding_options(self) -> Any:
+        """The decoding options faster-whisper's own batched `transcribe` would use, with word timestamps.
+
+        Asked of faster-whisper (its generator is never run), so its defaults
+        (suppressed tokens, punctuation merging, no temperature fallback) stay its own.
+        """
+        _, info = self.transcribe(
+            np.zeros(SAMPLE_RATE, np.float32), language="en" if self.model.model.is_multilingual else None,
+            beam_size=self.options.beam_size, word_timestamps=True, clip_timestamps=[{"start": 0.0, "end": 1.0}],
+        )
+        return info.transcription_options

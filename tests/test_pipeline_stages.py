@@ -9,7 +9,7 @@ from pipelines.demux import decode_audio
 from pipelines.options import ASROptions, ScoreOptions, SegmentOptions
 from pipelines.score import load_scorer, score
 from pipelines.segment import utterance_audio, utterances
-from pipelines.transcribe import load_asr, transcribe
+from pipelines.transcribe import load_asr, transcribe, transcribe_many
 
 ASR = ASROptions(model="packaged:whisper-tiny.en", beam_size=1, cpu_threads=1)
 
@@ -22,7 +22,7 @@ def asr():
 def test_each_spoken_sentence_is_one_utterance_at_its_time(annotate_corpus, asr) -> None:
     for path, expected in annotate_corpus.sentences.items():
         audio = decode_audio(path)
-        transcript = transcribe(asr, audio, ASR)
+        transcript = transcribe(asr, audio)
         found = utterances(transcript.words, transcript.speech)
         assert len(found) == len(expected), (path, [u.text for u in found])
         for utterance, (sentence, start, end) in zip(found, expected):
@@ -35,9 +35,55 @@ def test_each_spoken_sentence_is_one_utterance_at_its_time(annotate_corpus, asr)
 
 
 def test_silence_never_reaches_whisper(annotate_corpus, asr) -> None:
-    transcript = transcribe(asr, decode_audio(annotate_corpus.broken / "silent.mp4"), ASR)
+    transcript = transcribe(asr, decode_audio(annotate_corpus.broken / "silent.mp4"))
     assert transcript.words == [] and transcript.speech == []
     assert utterances(transcript.words, transcript.speech) == []
+
+
+def test_a_group_runs_vad_once_per_video_and_each_video_keeps_its_own_words(annotate_corpus, asr, monkeypatch) -> None:
+    """Short videos share Whisper windows; VAD runs once per video (counted where both the project and
+    faster-whisper call it); every sentence comes back to its own video at its own time."""
+    import faster_whisper.transcribe
+    import faster_whisper.vad
+
+    import pipelines.vad
+
+    calls = []
+    real = faster_whisper.vad.get_speech_timestamps
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    for module in (pipelines.vad, faster_whisper.vad, faster_whisper.transcribe):
+        monkeypatch.setattr(module, "get_speech_timestamps", counted)
+    paths = list(annotate_corpus.sentences)
+    audios = [decode_audio(p) for p in paths] + [decode_audio(annotate_corpus.broken / "silent.mp4")]
+    together = transcribe_many(asr, audios)
+    assert len(calls) == len(audios)
+    for path, transcript in zip(paths, together):
+        found = utterances(transcript.words, transcript.speech)
+        expected = annotate_corpus.sentences[path]
+        assert len(found) == len(expected), (path, [u.text for u in found])
+        for utterance, (sentence, start, end) in zip(found, expected):
+            assert utterance.start == pytest.approx(start, abs=0.5) and utterance.end == pytest.approx(end, abs=0.6)
+            assert _words(utterance.text) & _words(sentence), (sentence, utterance.text)
+    assert together[-1].words == [] and together[-1].speech == []
+
+
+def test_batch_size_changes_no_word(annotate_corpus, asr) -> None:
+    """Windows decoded one at a time or eight together: the same words at the same times (so `--asr-batch-size`
+    may differ between a run and its resumption)."""
+    from dataclasses import replace
+
+    from pipelines.vad import speech_samples
+    from pipelines.windows import pack
+
+    audios = [decode_audio(p) for p in annotate_corpus.sentences] * 3
+    assert len(pack([speech_samples(a, ASR) for a in audios])) >= 3  # several windows, so batches differ
+    one = transcribe_many(load_asr(replace(ASR, batch_size=1)), audios)
+    eight = transcribe_many(asr, audios)  # ASR.batch_size: 8
+    assert [t.words for t in one] == [t.words for t in eight]
 
 
 def test_scores_per_head_and_a_missing_text(tiny_checkpoint) -> None:
@@ -65,11 +111,11 @@ def _words(text: str) -> set[str]:
 
 def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> None:
     """Demux -> Transcribe -> Score as plain callables; a wordless utterance still gets fused and audio scores."""
-    from pipelines.engine import Score, Transcribe, demux_row
+    from pipelines.engine import Score, Transcribe
 
     transcribe_stage = Transcribe(ASR, SegmentOptions())
     video = next(iter(annotate_corpus.sentences))
-    rows = transcribe_stage(demux_row({"video_path": str(video), "video_id": "v"}, timeout_s=60))
+    rows = transcribe_stage(_demuxed((video, "v")))
     assert [r["utterance"] for r in rows] == list(range(len(annotate_corpus.sentences[video])))
     assert all(len(r["audio"]) == pytest.approx((r["end"] - r["start"]) * 16_000, abs=2) for r in rows)
     rows[-1]["text"] = ""  # as if ASR had heard no words there
@@ -80,18 +126,20 @@ def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> Non
     assert np.isfinite(scored["score_fused"]).all() and np.isfinite(scored["score_audio"]).all()
     assert np.isfinite(scored["score_text"][:-1]).all() and np.isnan(scored["score_text"][-1])
 
-    silent_row = {"video_path": str(annotate_corpus.broken / "silent.mp4"), "video_id": "s"}
-    silent = transcribe_stage(demux_row(silent_row, timeout_s=60))
-    assert [(r["error_stage"], r["error_type"]) for r in silent] == [("segment", "NoSpeech")]
-    broken = demux_row({"video_path": str(annotate_corpus.broken / "zero.mp4"), "video_id": "z"}, 60)
-    assert (broken["error_stage"], broken["error_type"]) == ("demux", "DemuxError")
+    group = _demuxed((annotate_corpus.broken / "silent.mp4", "s"), (annotate_corpus.broken / "zero.mp4", "z"),
+                     (video, "v"))
+    assert group["error_stage"] == ["", "demux", ""] and group["error_type"][1] == "DemuxError"
+    rows = transcribe_stage(group)
+    errors = [(r["video_id"], r["error_stage"], r["error_type"]) for r in rows if r["error_stage"]]
+    assert errors == [("s", "segment", "NoSpeech"), ("z", "demux", "DemuxError")]
+    assert len([r for r in rows if r["video_id"] == "v"]) == len(annotate_corpus.sentences[video])  # unharmed
 
 
 def test_stored_utterances_skip_whisper_entirely(annotate_corpus) -> None:
     """With every video's utterances given, the ASR stage never loads Whisper (a bogus model would fail)."""
     import json
 
-    from pipelines.engine import Transcribe, demux_row
+    from pipelines.engine import Transcribe
 
     stage = Transcribe(ASROptions(model="/no/such/whisper"), SegmentOptions(), needs_asr=False)
     video = next(iter(annotate_corpus.sentences))
@@ -101,10 +149,18 @@ def test_stored_utterances_skip_whisper_entirely(annotate_corpus) -> None:
         {"start": 1.5, "end": 2.0, "text": "", "language": "en", "language_probability": 0.9,
          "asr_confidence": None, "asr_model": "earlier-asr"},
     ]
-    row = {"video_path": str(video), "video_id": "v", "transcript": json.dumps(stored)}
-    rows = stage(demux_row(row, timeout_s=60))
+    rows = stage(_demuxed((video, "v", json.dumps(stored))))
     assert [(r["utterance"], r["start"], r["end"], r["text"], r["asr_model"]) for r in rows] == [
         (0, 0.25, 1.0, "kept as it was", "earlier-asr"), (1, 1.5, 2.0, "", "earlier-asr")
     ]
     assert rows[0]["asr_confidence"] == 0.8 and np.isnan(rows[1]["asr_confidence"])
     assert [len(r["audio"]) for r in rows] == [12_000, 8_000] and all("transcript" not in r for r in rows)
+
+
+def _demuxed(*videos: tuple) -> dict:
+    """A demuxed group row, as the pipeline's first stage makes it: (path, video_id[, stored transcript]) each."""
+    from pipelines.engine import demux_group
+
+    group = {"video_path": [str(v[0]) for v in videos], "video_id": [v[1] for v in videos],
+             "transcript": [v[2] if len(v) > 2 else "" for v in videos]}
+    return demux_group(group, timeout_s=60)

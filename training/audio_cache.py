@@ -43,7 +43,7 @@ def trim_to_speech(audio: np.ndarray) -> np.ndarray:
     detected speech is kept whole.
     """
     from pipelines.options import SAMPLE_RATE, ASROptions
-    from pipelines.transcribe import speech_regions
+    from pipelines.vad import speech_regions
 
     regions = speech_regions(audio, ASROptions())
     if not regions:
