@@ -49,8 +49,12 @@ class CannotStart(click.ClickException):
 @click.option("--beam-size", default=_ASR.beam_size, type=click.IntRange(1))
 @click.option("--asr-batch-size", default=_ASR.batch_size, type=click.IntRange(1), help="30 s windows per ASR batch.")
 @click.option("--asr-threads", default=_ASR.cpu_threads, type=click.IntRange(0),
-              help="CPU threads per ASR worker (0: default).")
+              help="CPU threads per ASR worker (0: the cores of the smallest node, at most 8).")
 @click.option("--vad-threshold", default=_ASR.vad_threshold, type=click.FloatRange(0, 1))
+@click.option("--group-videos", default=_ASR.group_videos, type=click.IntRange(1),
+              help="Consecutive videos transcribed together, their speech sharing Whisper windows (1: each alone).")
+@click.option("--group-mb", default=_ASR.group_mb, type=click.IntRange(1),
+              help="At most this many MB of input files per group (a larger file goes alone).")
 # utterances
 @click.option("--max-utterance", default=_SEG.max_seconds, type=click.FloatRange(0.5),
               help="Longest utterance, seconds.")
@@ -67,7 +71,8 @@ class CannotStart(click.ClickException):
 @click.option("--ray-address", default=None,
               help="Join this Ray cluster (e.g. ray://host:10001 or host:6379); default: local Ray.")
 @click.option("--num-cpus", default=None, type=click.IntRange(1), help="CPUs of the local Ray (default: all).")
-@click.option("--asr-workers", default=_ENGINE.asr_workers, type=click.IntRange(1))
+@click.option("--asr-workers", default=None, type=click.IntRange(1),
+              help="ASR workers. [default: as many as the cluster's cores (or GPUs) keep busy]")
 @click.option("--score-workers", default=_ENGINE.score_workers, type=click.IntRange(1))
 @click.option("--demux-workers", default=_ENGINE.demux_workers, type=click.IntRange(1))
 @click.option("--asr-cpus", default=_ENGINE.asr_cpus, type=click.FloatRange(0), help="Logical CPUs per ASR worker.")
@@ -117,7 +122,7 @@ def _config(checkpoint: str, o: dict) -> AnnotateConfig:
         asr=ASROptions(
             model=o["asr_model"], device=asr_device, compute_type=o["compute_type"], beam_size=o["beam_size"],
             language=o["language"], batch_size=o["asr_batch_size"], cpu_threads=o["asr_threads"],
-            vad_threshold=o["vad_threshold"],
+            vad_threshold=o["vad_threshold"], group_videos=o["group_videos"], group_mb=o["group_mb"],
         ),
         segment=SegmentOptions(
             max_seconds=o["max_utterance"], min_seconds=o["min_utterance"], pause_seconds=o["pause"]

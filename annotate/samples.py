@@ -26,7 +26,7 @@ def speak(text: str, wav_path: Path, *, voice: str = "en-us", words_per_minute: 
     """Synthesise `text` to a WAV file with espeak-ng."""
     wav_path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(wav_path), text],
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(wav_path), "--", text],  # text is never an option
         check=True,
         capture_output=True,
     )

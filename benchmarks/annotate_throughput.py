@@ -1,13 +1,15 @@
 """Annotation throughput: the full `mmml-annotate` run against a plain faster-whisper loop.
 
-1. Corpus: `--files` MP4 videos, each `--sentences` real CMU-MOSI transcripts
-   spoken by espeak-ng with short pauses (>= 10 minutes of speech by
-   default), built once under `--workdir`.
+1. Corpus, built once under `--workdir`: `--shape long`, `--files` MP4
+   videos, each `--sentences` real CMU-MOSI transcripts spoken by espeak-ng
+   with short pauses (>= 10 minutes of speech by default); `--shape short`,
+   `--clips` MP4 clips of one real CMU-MOSEI sentence each, 3-15 s spoken.
 2. Baseline: a sequential loop of `faster_whisper.WhisperModel.transcribe`
    over the same files, with the same model, compute type, beam size and CPU
    threads; segments are consumed so the work is done. Model loading counts.
 3. Annotate: the whole command (`python -m annotate ... --overwrite`) in a
-   subprocess, start-up of local Ray and of every worker included, writing
+   subprocess with its default workers and threads (it sizes them from the
+   cores), start-up of local Ray and of every worker included, writing
    the Parquet output and scoring every utterance with an MMML checkpoint
    (a tiny random one unless `--model` names another).
 4. With `--rescore-model`: the same command re-scoring that output with
@@ -60,6 +62,7 @@ from mmml.packaged import resolve  # noqa: E402
 from pipelines.demux import decode_audio  # noqa: E402
 
 LABELS = REPO.parent / "shared" / "data" / "mosi_label.csv"
+MOSEI = REPO.parent / "shared" / "data" / "mosei_label_trainvalid.csv"
 
 
 def build_corpus(folder: Path, files: int, sentences: int, labels: Path) -> list[Path]:
@@ -75,6 +78,25 @@ def build_corpus(folder: Path, files: int, sentences: int, labels: Path) -> list
             video_from_audio(concat_with_pauses(wavs, parts / "joined.wav", 0.6), video)
             shutil.rmtree(parts)
         videos.append(video)
+    return videos
+
+
+def build_clips(folder: Path, clips: int, labels: Path, seconds: tuple[float, float] = (3.0, 15.0)) -> list[Path]:
+    """The first `clips` real CMU-MOSEI sentences that espeak-ng speaks in 3-15 s, one video each (made once)."""
+    with labels.open(newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)]
+    videos: list[Path] = []
+    for i, text in enumerate(texts):
+        if len(videos) == clips:
+            break
+        video, wav = folder / f"clip_{i:05d}.mp4", folder / ".parts" / f"{i}.wav"
+        if not video.exists():
+            speak(text, wav)
+            if not seconds[0] <= len(decode_audio(wav)) / 16_000 <= seconds[1]:
+                continue
+            video_from_audio(wav, video)
+        videos.append(video)
+    shutil.rmtree(folder / ".parts", ignore_errors=True)
     return videos
 
 
@@ -105,7 +127,7 @@ def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Names
     command = [
         sys.executable, "-m", "annotate", str(videos_dir), "--out", str(out), "--model", str(checkpoint),
         "--asr-model", args.asr_model, "--compute-type", args.compute_type, "--beam-size", str(args.beam_size),
-        "--asr-threads", str(args.threads), "--overwrite", "--no-progress", *shlex.split(variant),
+        "--overwrite", "--no-progress", *shlex.split(variant),
     ]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     started = time.perf_counter()
@@ -160,13 +182,17 @@ class _ProcessTree(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/annotate-bench"))
+    parser.add_argument("--shape", choices=("long", "short"), default="long",
+                        help="long: --files files of --sentences sentences; short: --clips one-sentence clips of 3-15 s")
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--sentences", type=int, default=32, help="per file")
+    parser.add_argument("--clips", type=int, default=120)
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--asr-model", default="packaged:whisper-tiny.en")
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--beam-size", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for Whisper, both runs")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="CPU threads of the plain loop's Whisper (annotate sizes its own)")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds; medians are reported")
     parser.add_argument("--model", type=Path, default=None, help="MMML checkpoint (default: a tiny random one)")
     parser.add_argument("--variant", action="append", default=None,
@@ -176,8 +202,12 @@ def main() -> None:
     args = parser.parse_args()
 
     require_tools()
-    videos_dir = args.workdir / "videos"
-    videos = build_corpus(videos_dir, args.files, args.sentences, args.labels)
+    videos_dir = args.workdir / ("videos" if args.shape == "long" else "clips")
+    videos_dir.mkdir(parents=True, exist_ok=True)
+    if args.shape == "long":
+        videos = build_corpus(videos_dir, args.files, args.sentences, args.labels)
+    else:
+        videos = build_clips(videos_dir, args.clips, MOSEI)
     audio_seconds = sum(len(decode_audio(v)) / 16_000 for v in videos)
     checkpoint = args.model or _tiny_checkpoint(args.workdir / "tiny_checkpoint")
 
@@ -203,7 +233,7 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                    f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU, load average before "
                    f"{os.getloadavg()[0]:.1f}",
-        "files": len(videos), "audio_seconds": round(audio_seconds, 1), "utterances": utterances,
+        "shape": args.shape, "files": len(videos), "audio_seconds": round(audio_seconds, 1), "utterances": utterances,
         "asr_model": args.asr_model, "compute_type": args.compute_type, "beam_size": args.beam_size,
         "threads": args.threads, "repeat": args.repeat,
         "baseline": {"wall_s": round(base_wall, 1), "cpu_s": round(base_cpu, 1),

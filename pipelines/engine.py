@@ -31,7 +31,7 @@ import importlib
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -49,6 +49,9 @@ class VideoResult:
     rows: list[dict[str, Any]] = field(default_factory=list)  # utterance rows (`pipelines.write.UTTERANCES`)
     error: dict[str, Any] | None = None  # error row (`pipelines.write.ERRORS`)
     audio_seconds: float = 0.0
+
+
+ASR_THREADS = 8  # most CPU threads one ASR worker is given when sized automatically (`sized`)
 
 
 class ClusterTooSmall(ValueError):
@@ -180,6 +183,7 @@ def run(
         return
     _configure_data_context(engine)
     resources = ray.cluster_resources()
+    asr, engine = sized(asr, engine, _alive_nodes())
     _check_fits(engine, resources.get("CPU", 0))
     _check_gpus(asr, scoring, engine, resources)
     transcripts = transcripts or {}
@@ -240,6 +244,33 @@ def _file_bytes(path: str) -> int:
         return 0
 
 
+def sized(asr: ASROptions, engine: EngineOptions, nodes: Sequence[Mapping[str, float]]) -> tuple[ASROptions, EngineOptions]:
+    """ASR workers and their threads from the cluster's nodes, where the user left them open.
+
+    A run with no tuning flags keeps every core busy: each ASR worker gets
+    the cores of the smallest node, up to `ASR_THREADS` (CTranslate2 gains
+    little from more on one batch), and there are as many workers as fit
+    (one per GPU on GPU nodes). Scoring and decoding interleave on the same
+    cores; they are a small share of the work.
+    """
+    cpus = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
+    threads = asr.cpu_threads or max(1, min([ASR_THREADS, *cpus]))
+    gpus = sum(node.get("GPU", 0) for node in nodes)
+    if engine.asr_workers:
+        workers = engine.asr_workers
+    elif gpus and asr.device != "cpu":
+        workers = max(1, int(gpus))
+    else:
+        workers = max(1, sum(c // threads for c in cpus))
+    return replace(asr, cpu_threads=threads), replace(engine, asr_workers=workers)
+
+
+def _alive_nodes() -> list[dict[str, float]]:
+    import ray
+
+    return [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+
+
 def start_ray(engine: EngineOptions) -> None:
     """Join `engine.ray_address`, or start a private local Ray (no dashboard) for this run."""
     import ray
@@ -256,7 +287,7 @@ def start_ray(engine: EngineOptions) -> None:
 
 def _cpus_needed(engine: EngineOptions) -> float:
     """Logical CPUs the actor pools hold for the whole run, plus one decode task."""
-    return engine.asr_workers * engine.asr_cpus + engine.score_workers * engine.score_cpus + engine.demux_cpus
+    return (engine.asr_workers or 1) * engine.asr_cpus + engine.score_workers * engine.score_cpus + engine.demux_cpus
 
 
 def _check_fits(engine: EngineOptions, available_cpus: float) -> None:

@@ -60,7 +60,7 @@ class EngineOptions:
 
     ray_address: str | None = None  # None: start a local Ray for this run
     num_cpus: int | None = None  # CPUs of the local Ray (None: all)
-    asr_workers: int = 1
+    asr_workers: int | None = None  # None: sized from the cluster (`pipelines.engine.sized`)
     score_workers: int = 1
     demux_workers: int = 2  # concurrent ffmpeg decodes
     asr_cpus: float = 1.0  # logical CPUs reserved per ASR actor (fractional is fine)

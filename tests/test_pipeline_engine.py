@@ -64,3 +64,39 @@ def test_gpu_work_on_a_cluster_without_gpus_is_refused(asr, scoring, engine, nam
         _check_gpus(asr, scoring, engine, {"CPU": 2.0})
     _check_gpus(asr, scoring, engine, {"CPU": 2.0, "GPU": 1.0})  # with a GPU it goes ahead
     _check_gpus(ASROptions(), ScoreOptions(), EngineOptions(), {"CPU": 2.0})  # auto never asks for one
+
+
+def test_asr_workers_and_threads_are_sized_from_the_cluster() -> None:
+    from pipelines.engine import sized
+
+    def size(nodes, asr=ASROptions(), engine=EngineOptions()):
+        asr, engine = sized(asr, engine, nodes)
+        return engine.asr_workers, asr.cpu_threads
+
+    assert size([{"CPU": 2.0}]) == (1, 2)  # this machine: one worker on both cores
+    assert size([{"CPU": 16.0}]) == (2, 8)
+    assert size([{"CPU": 16.0}, {"CPU": 4.0}]) == (5, 4)  # threads fit the smallest node
+    assert size([{"CPU": 16.0, "GPU": 2.0}]) == (2, 8)  # one per GPU
+    assert size([{"CPU": 16.0, "GPU": 2.0}], asr=ASROptions(device="cpu")) == (2, 8)
+    assert size([{"CPU": 2.0}], ASROptions(cpu_threads=1), EngineOptions(asr_workers=3)) == (3, 1)  # flags win
+
+
+def test_compute_type_auto_is_float16_on_a_gpu_and_int8_on_a_cpu() -> None:
+    from pipelines.transcribe import compute_type
+
+    assert compute_type(ASROptions(), "cuda") == "float16" and compute_type(ASROptions(), "cpu") == "int8"
+    assert compute_type(ASROptions(compute_type="int8_float16"), "cuda") == "int8_float16"
+
+
+def test_groups_are_consecutive_inputs_within_a_count_and_a_byte_budget(tmp_path) -> None:
+    from pipelines.engine import groups
+
+    sizes = [10, 10, 10, 50, 10, 100, 10]
+    videos = []
+    for i, size in enumerate(sizes):
+        (tmp_path / f"{i}.mp4").write_bytes(b"x" * size)
+        videos.append(Video(str(tmp_path / f"{i}.mp4"), f"{i:016d}"))
+    videos.append(Video(str(tmp_path / "gone.mp4"), "g" * 16))  # vanished: counts 0 bytes, demux reports it
+    names = [[v.path.rsplit("/", 1)[-1] for v in g] for g in groups(videos, max_videos=3, max_bytes=60)]
+    assert names == [["0.mp4", "1.mp4", "2.mp4"], ["3.mp4", "4.mp4"], ["5.mp4"], ["6.mp4", "gone.mp4"]]
+    assert groups(videos, max_videos=1, max_bytes=60) == [[v] for v in videos]
