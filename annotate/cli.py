@@ -22,7 +22,7 @@ from pipelines.engine import VideoResult
 from pipelines.options import ASROptions, EngineOptions, ScoreOptions, SegmentOptions
 
 from .config import AnnotateConfig
-from .run import RunError, annotate
+from .run import RunError, annotate, utterance_limit
 
 _ASR, _SEG, _SCORE, _ENGINE = ASROptions(), SegmentOptions(), ScoreOptions(), EngineOptions()
 
@@ -56,8 +56,9 @@ class CannotStart(click.ClickException):
 @click.option("--group-mb", default=_ASR.group_mb, type=click.IntRange(1),
               help="At most this many MB of input files per group (a larger file goes alone).")
 # utterances
-@click.option("--max-utterance", default=_SEG.max_seconds, type=click.FloatRange(0.5),
-              help="Longest utterance, seconds.")
+@click.option("--max-utterance", default=None, type=click.FloatRange(0.5),
+              help="Longest utterance, seconds; never more than the model's audio limit, so that every second of "
+                   "an utterance is scored. [default: the model's audio limit, at most 15]")
 @click.option("--min-utterance", default=_SEG.min_seconds, type=click.FloatRange(0),
               help="Shorter fragments are merged.")
 @click.option("--pause", default=_SEG.pause_seconds, type=click.FloatRange(0),
@@ -125,7 +126,8 @@ def _config(checkpoint: str, o: dict) -> AnnotateConfig:
             vad_threshold=o["vad_threshold"], group_videos=o["group_videos"], group_mb=o["group_mb"],
         ),
         segment=SegmentOptions(
-            max_seconds=o["max_utterance"], min_seconds=o["min_utterance"], pause_seconds=o["pause"]
+            max_seconds=o["max_utterance"] or utterance_limit(checkpoint), min_seconds=o["min_utterance"],
+            pause_seconds=o["pause"],
         ),
         engine=EngineOptions(
             ray_address=o["ray_address"], num_cpus=o["num_cpus"], asr_workers=o["asr_workers"],

@@ -29,7 +29,7 @@ class AnnotateConfig:
 
 # Settings that change no output value: free to differ between a run and its resumption.
 _NOT_RESULT = {
-    "score": {"checkpoint", "batch_size", "device", "torch_threads"},  # the checkpoint counts by content id
+    "score": {"checkpoint", "batch_size", "device", "torch_threads", "amp"},  # the checkpoint counts by content id
     "asr": {"device", "cpu_threads", "batch_size", "group_videos", "group_mb"},  # grouping moves word times
     # by Whisper's jitter at most (`pipelines.windows`), so `--transcripts` and resumption accept any grouping
 }

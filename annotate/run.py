@@ -40,10 +40,11 @@ from typing import Any, Callable, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmml.integrity import checkpoint_id, verify_checkpoint
+from mmml.integrity import audio_seconds, checkpoint_id, verify_checkpoint
 from mmml.config import to_dict
 from pipelines import engine
 from pipelines.discover import Missing, Video, discover
+from pipelines.options import SegmentOptions
 from pipelines.transcripts import TranscriptsError, stored_settings, stored_utterances
 from pipelines.write import (
     UTTERANCES,
@@ -113,6 +114,7 @@ def annotate(
     """
     paths = RunPaths(Path(out).absolute())
     model_id = _checked_model(config.score.checkpoint)
+    _check_utterances_fit(config)
     identity = result_identity(config, model_id)
     if config.transcripts:
         _check_transcript_settings(config.transcripts, identity)
@@ -160,6 +162,27 @@ def _checked_model(checkpoint: str) -> str:
         return checkpoint_id(checkpoint)
     except ValueError as err:
         raise RunError(f"--model: {err}") from err
+
+
+def utterance_limit(checkpoint: str) -> float:
+    """The default `--max-utterance`: all the audio the model reads, at most 15 s (what MOSI/MOSEI clips span)."""
+    usual = SegmentOptions().max_seconds
+    try:
+        seconds = audio_seconds(checkpoint)
+    except (OSError, ValueError, KeyError):  # not a readable checkpoint: `_checked_model` says what is wrong
+        return usual
+    return usual if seconds is None else min(usual, seconds)
+
+
+def _check_utterances_fit(config: AnnotateConfig) -> None:
+    """Every second of an utterance must reach the model: refuse utterances longer than the audio it reads."""
+    seconds = audio_seconds(config.score.checkpoint)
+    if seconds is not None and config.segment.max_seconds > seconds:
+        raise RunError(
+            f"--max-utterance {config.segment.max_seconds:g} s is longer than the {seconds:g} s of audio the model "
+            f"scores ({config.score.checkpoint}: audio.max_seconds), so the end of longer utterances would go "
+            f"unscored; pass --max-utterance {seconds:g} or less"
+        )
 
 
 def _check_transcript_settings(path: str, identity: dict[str, Any]) -> None:

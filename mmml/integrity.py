@@ -1,8 +1,8 @@
 """Checkpoint integrity without torch: checksums, verification and the content id.
 
 Kept apart from `mmml.checkpoint` so that processes which only need to know
-*which* checkpoint they were given, and that it is intact (the annotation
-driver), never import torch or transformers.
+*which* checkpoint they were given, that it is intact, and how much audio it
+reads (the annotation driver), never import torch or transformers.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ def checkpoint_id(directory: str | Path) -> str:
     """16 hex digits naming the checkpoint's exact content."""
     checksums = _read_checksums(Path(directory))
     return hashlib.sha256(json.dumps(checksums, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def audio_seconds(directory: str | Path) -> float | None:
+    """Seconds of audio the checkpoint's model reads per utterance (`audio.max_seconds`); None if it reads none."""
+    config = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    if config.get("fusion", {}).get("variant") == "text-only":
+        return None
+    return float(config["audio"]["max_seconds"])
 
 
 def verify_checkpoint(directory: str | Path) -> None:

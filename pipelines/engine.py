@@ -32,13 +32,15 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .demux import decode_audio
+from .demux import DemuxError, TooLong, decode_audio, stream_audio
 from .discover import Video
 from .options import SAMPLE_RATE, ASROptions, EngineOptions, ScoreOptions, SegmentOptions
+from .parts import PART_SECONDS, WHOLE_SECONDS, parts
 from .segment import utterance_audio, utterances
 from .transcripts import utterance_fields
 
@@ -51,6 +53,7 @@ class VideoResult:
     audio_seconds: float = 0.0
 
 
+BLOCK_BYTES = 32 * 2**20  # Ray Data blocks: a long recording's rows leave the ASR actor a part or two at a time
 ASR_THREADS = 8  # most CPU threads one ASR worker is given when sized automatically (`sized`)
 
 
@@ -64,24 +67,30 @@ class NoSpeech(ValueError):
 
 # ---------------------------------------------------------------- stages (Ray-free callables)
 
-def demux_group(group: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def demux_group(group: dict[str, Any], timeout_s: float, whole_seconds: float = WHOLE_SECONDS) -> dict[str, Any]:
     """A group's {video_path, video_id, transcript} lists -> the same with each video's audio or decoding error.
 
     The group's waveforms travel as one array (`audio`, cut at `samples`), so a
-    group is one block however many videos it holds.
+    group is one block however many videos it holds. A recording longer than
+    `whole_seconds` is left to the ASR actor to stream (`streamed`).
     """
-    audios, failures = [], []
-    for path, video_id in zip(group["video_path"], group["video_id"]):
+    audios, failures, streamed = [], [], []
+    for path in group["video_path"]:
+        audio, failure, stream = np.zeros(0, np.float32), _NO_ERROR, False
         try:
-            audios.append(decode_audio(path, sample_rate=SAMPLE_RATE, timeout_s=timeout_s))
-            failures.append(_NO_ERROR)
+            audio = decode_audio(path, sample_rate=SAMPLE_RATE, timeout_s=timeout_s, max_seconds=whole_seconds)
+        except TooLong:
+            stream = True
         except Exception as err:  # one bad file must never stop the run
-            audios.append(np.zeros(0, np.float32))
-            failures.append(_failure(path, "demux", err))
+            failure = _failure(path, "demux", err)
+        audios.append(audio)
+        failures.append(failure)
+        streamed.append(stream)
     return {
         **group,
         "audio": np.concatenate(audios),
         "samples": np.array([len(a) for a in audios], np.int64),
+        "streamed": streamed,
         **{key: [f[key] for f in failures] for key in _NO_ERROR},
     }
 
@@ -90,29 +99,32 @@ class Transcribe:
     """VAD + Whisper + utterance boundaries for a group of videos, or their stored utterances; one Whisper per actor.
 
     `needs_asr=False` (every video has stored utterances) never loads Whisper.
+    Rows are yielded as they are made: a long recording's utterances leave a
+    part at a time (`pipelines.parts`), so its audio is never all in memory.
     """
 
     def __init__(self, asr: ASROptions, segment: SegmentOptions, device: str | None = None,
-                 needs_asr: bool = True) -> None:
-        self.asr, self.segment = asr, segment
+                 needs_asr: bool = True, timeout_s: float = 600.0, part_seconds: float = PART_SECONDS) -> None:
+        self.asr, self.segment, self.timeout_s = asr, segment, timeout_s
+        self.part_samples = int(part_seconds * SAMPLE_RATE)  # search: a quarter of a part
+
         self.stage = importlib.import_module(".transcribe", __package__)  # CTranslate2: ASR actors only
+        self.vad = importlib.import_module(".vad", __package__)
         self.pipeline = self.stage.load_asr(asr, device) if needs_asr else None
 
-    def __call__(self, group: dict[str, Any]) -> list[dict[str, Any]]:
+    def __call__(self, group: dict[str, Any]) -> Iterator[dict[str, Any]]:
         videos = _videos(group)
         found: dict[int, list[dict[str, Any]] | dict[str, str]] = {}
         for i, video in enumerate(videos):
             if video["error_stage"]:
                 found[i] = {key: video[key] for key in _NO_ERROR}
-            elif video["transcript"]:
+            elif video["transcript"] and not video["streamed"]:
                 found[i] = _stored(video)
-        fresh = [i for i in range(len(videos)) if i not in found]
+        fresh = [i for i, video in enumerate(videos) if i not in found and not video["streamed"]]
         if fresh:
             found.update(self._recognise([videos[i] for i in fresh], fresh))
-        rows = []
         for i, video in enumerate(videos):
-            rows += _rows(video, found[i])
-        return rows
+            yield from self._streamed(video) if video["streamed"] else _rows(video, found[i])
 
     def _recognise(self, videos: list[dict[str, Any]], at: list[int]) -> dict[int, Any]:
         """Utterances (`pipelines.transcripts.FIELDS`) that Whisper and the segmenter find, or each video's error."""
@@ -120,25 +132,59 @@ class Transcribe:
             transcripts = self.stage.transcribe_many(self.pipeline, [v["audio"] for v in videos])
         except Exception as err:  # Whisper failed on the group: each of its videos is reported, the run goes on
             return {i: _failure(v["video_path"], "asr", err) for i, v in zip(at, videos)}
-        found: dict[int, Any] = {}
-        for i, video, transcript in zip(at, videos, transcripts):
-            spoken = utterances(transcript.words, transcript.speech, self.segment)
-            found[i] = [
-                {
-                    "start": round(u.start, 3),
-                    "end": round(u.end, 3),
-                    "text": u.text,
-                    "language": transcript.language,
-                    "language_probability": transcript.language_probability,
-                    "asr_confidence": np.nan if u.asr_confidence is None else u.asr_confidence,
-                    "asr_model": self.asr.model,
-                }
-                for u in spoken
-            ] or _failure(video["video_path"], "segment", NoSpeech(
-                f"{video['video_path']}: no speech found in {transcript.duration:.1f} s of audio "
-                "(silent or no voice); nothing to annotate"
-            ))
-        return found
+        return {
+            i: self._fields(transcript) or _no_speech(video["video_path"], transcript.duration)
+            for i, video, transcript in zip(at, videos, transcripts)
+        }
+
+    def _fields(self, transcript: Any, offset: float = 0.0) -> list[dict[str, Any]]:
+        return [
+            {
+                "start": round(offset + u.start, 3),
+                "end": round(offset + u.end, 3),
+                "text": u.text,
+                "language": transcript.language,
+                "language_probability": transcript.language_probability,
+                "asr_confidence": np.nan if u.asr_confidence is None else u.asr_confidence,
+                "asr_model": self.asr.model,
+            }
+            for u in utterances(transcript.words, transcript.speech, self.segment)
+        ]
+
+    def _streamed(self, video: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """A long recording's rows, a part at a time; only its last row says how many there are (and how long)."""
+        path = video["video_path"]
+        head = {"video_path": path, "video_id": video["video_id"]}
+        stream = _Stream(stream_audio(path, sample_rate=SAMPLE_RATE, timeout_s=self.timeout_s))
+        try:
+            pieces = self._stored_pieces(video, stream) if video["transcript"] else self._heard_pieces(stream)
+            held: dict[str, Any] | None = None
+            for i, (fields, audio) in enumerate(pieces):
+                if held is not None:
+                    yield held
+                held = {**head, **fields, "utterance": i, "n_utterances": 0, "duration": stream.seconds,
+                        "audio": np.ascontiguousarray(audio), **_NO_ERROR}
+            if held is None:
+                raise _no_speech_error(path, stream.seconds)
+            yield {**held, "n_utterances": held["utterance"] + 1, "duration": stream.seconds}
+        except Exception as err:  # rows already sent are dropped by the driver when the error row arrives
+            stage = "demux" if isinstance(err, DemuxError) else "segment" if isinstance(err, NoSpeech) else "asr"
+            yield {**head, **_EMPTY_UTTERANCE, "duration": stream.seconds, **_failure(path, stage, err)}
+
+    def _heard_pieces(self, stream: _Stream) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
+        vad = partial(self.vad.speech_samples, options=self.asr)
+        for part in parts(stream, vad, self.part_samples, self.part_samples // 4):
+            [transcript] = self.stage.transcribe_many(self.pipeline, [part.audio], regions=[part.regions])
+            offset = part.offset / SAMPLE_RATE
+            for fields in self._fields(transcript, offset):
+                yield fields, utterance_audio(part.audio, fields["start"] - offset, fields["end"] - offset)
+
+    @staticmethod
+    def _stored_pieces(video: dict[str, Any], stream: _Stream) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
+        found = _stored(video)
+        if isinstance(found, dict):
+            raise ValueError(found["error_message"])
+        yield from zip(found, stream.slices([(f["start"], f["end"]) for f in found]))
 
 
 class Score:
@@ -156,7 +202,8 @@ class Score:
         todo = np.flatnonzero(batch["error_stage"] == "")
         try:
             scores = self.stage.score(
-                self.checkpoint, [batch["text"][i] for i in todo], [audios[i] for i in todo], self.options.batch_size
+                self.checkpoint, [batch["text"][i] for i in todo], [audios[i] for i in todo], self.options.batch_size,
+                self.options.amp,
             )
             for name, values in zip(heads, (scores.fused, scores.text, scores.audio)):
                 heads[name][todo] = values
@@ -201,7 +248,7 @@ def run(
         .map(demux_group, fn_kwargs={"timeout_s": engine.demux_timeout_s},
              compute=ray.data.TaskPoolStrategy(size=min(engine.demux_workers, len(items))), num_cpus=engine.demux_cpus)
         .flat_map(Transcribe, fn_constructor_kwargs={"asr": asr, "segment": segment, "device": _device(asr_gpus),
-                                                 "needs_asr": needs_asr},
+                                                 "needs_asr": needs_asr, "timeout_s": engine.demux_timeout_s},
                   compute=ray.data.ActorPoolStrategy(size=min(engine.asr_workers, len(items))),
                   num_cpus=engine.asr_cpus, num_gpus=asr_gpus)
         .map_batches(Score, fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
@@ -334,6 +381,7 @@ def _configure_data_context(engine: EngineOptions) -> None:
     logging.getLogger("ray.data._internal.execution.streaming_executor").setLevel(logging.WARNING)
     context.print_on_execution_start = False
     context.execution_options.resource_limits = ExecutionResources(object_store_memory=engine.object_store_mb * 2**20)
+    context.target_max_block_size = BLOCK_BYTES
 
 
 def _gpus(requested: float | None, has_gpu: bool, device: str) -> float:
@@ -362,6 +410,14 @@ def _failure(path: str, stage: str, err: Exception) -> dict[str, str]:
     return {"error_stage": stage, "error_type": type(err).__name__, "error_message": message}
 
 
+def _no_speech_error(path: str, seconds: float) -> NoSpeech:
+    return NoSpeech(f"{path}: no speech found in {seconds:.1f} s of audio (silent or no voice); nothing to annotate")
+
+
+def _no_speech(path: str, seconds: float) -> dict[str, str]:
+    return _failure(path, "segment", _no_speech_error(path, seconds))
+
+
 def _stored(video: dict[str, Any]) -> list[dict[str, Any]] | dict[str, str]:
     try:
         return utterance_fields(video["transcript"])
@@ -372,7 +428,7 @@ def _stored(video: dict[str, Any]) -> list[dict[str, Any]] | dict[str, str]:
 def _videos(group: dict[str, Any]) -> list[dict[str, Any]]:
     """The demuxed group, one dict per video (its audio a view into the group's array)."""
     ends = np.cumsum(group["samples"])
-    names = ("video_path", "video_id", "transcript", *_NO_ERROR)
+    names = ("video_path", "video_id", "transcript", "streamed", *_NO_ERROR)
     return [
         {**{name: group[name][i] for name in names}, "audio": group["audio"][end - n : end]}
         for i, (n, end) in enumerate(zip(group["samples"], ends))
@@ -399,25 +455,74 @@ def _rows(video: dict[str, Any], found: list[dict[str, Any]] | dict[str, str]) -
     ]
 
 
+class _Stream:
+    """An audio stream that counts the seconds it has delivered and can cut time spans out as it passes."""
+
+    def __init__(self, blocks: Iterator[np.ndarray]) -> None:
+        self.blocks, self.samples = blocks, 0
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / SAMPLE_RATE
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for block in self.blocks:
+            self.samples += len(block)
+            yield block
+
+    def slices(self, spans: list[tuple[float, float]]) -> Iterator[np.ndarray]:
+        """The audio of each (start, end) span in seconds, in order of start, keeping only what is still ahead."""
+        buffer, offset = np.zeros(0, np.float32), 0
+        blocks = iter(self)
+        for start, end in spans:
+            while offset + len(buffer) < int(round(end * SAMPLE_RATE)):
+                block = next(blocks, None)
+                if block is None:
+                    break
+                buffer = np.concatenate([buffer, block])
+            yield utterance_audio(buffer, start - offset / SAMPLE_RATE, end - offset / SAMPLE_RATE).copy()
+            drop = max(0, min(len(buffer), int(round(start * SAMPLE_RATE)) - offset))
+            buffer, offset = buffer[drop:], offset + drop
+        for _ in blocks:  # the rest of the file still counts towards its duration
+            pass
+
+
 class _Collector:
-    """Regroups the stream of rows into whole videos (rows of one video may arrive in several batches)."""
+    """Regroups the stream of rows into whole videos (rows of one video may arrive in several batches).
+
+    A video is whole when it holds as many rows as one of them announces
+    (`n_utterances`; a long recording announces it on its last row only).
+    """
 
     def __init__(self) -> None:
         self.pending: dict[str, dict[int, dict[str, Any]]] = {}
+        self.expected: dict[str, int] = {}
+        self.finished: set[str] = set()
 
     def add(self, row: dict[str, Any], video: Video) -> VideoResult | None:
-        if row["utterance"] < 0:  # failed before segmentation: the only row of its video
-            return VideoResult(video, error=_error_fields(row), audio_seconds=row["duration"])
-        rows = self.pending.setdefault(video.video_id, {})
-        rows[row["utterance"]] = row  # keyed: a retried task can never duplicate a row
-        if len(rows) < row["n_utterances"]:
+        key = video.video_id
+        if key in self.finished:  # rows of a long recording that failed later on
             return None
-        del self.pending[video.video_id]
+        if row["utterance"] < 0:  # failed before segmentation (or part-way through a stream): its only result
+            return self._finish(key, VideoResult(video, error=_error_fields(row), audio_seconds=row["duration"]))
+        rows = self.pending.setdefault(key, {})
+        rows[row["utterance"]] = row  # keyed: a retried task can never duplicate a row
+        if row["n_utterances"]:
+            self.expected[key] = row["n_utterances"]
+        if len(rows) < self.expected.get(key, len(rows) + 1):
+            return None
         ordered = [rows[i] for i in sorted(rows)]
+        seconds = max(r["duration"] for r in ordered)
         failed = next((r for r in ordered if r["error_stage"]), None)
         if failed is not None:
-            return VideoResult(video, error=_error_fields(failed), audio_seconds=row["duration"])
-        return VideoResult(video, rows=[_output_fields(r) for r in ordered], audio_seconds=row["duration"])
+            return self._finish(key, VideoResult(video, error=_error_fields(failed), audio_seconds=seconds))
+        return self._finish(key, VideoResult(video, rows=[_output_fields(r) for r in ordered], audio_seconds=seconds))
+
+    def _finish(self, key: str, result: VideoResult) -> VideoResult:
+        self.pending.pop(key, None)
+        self.expected.pop(key, None)
+        self.finished.add(key)
+        return result
 
 
 _OUTPUT = ("video_path", "video_id", "utterance", "start", "end", "text", "language", "language_probability",

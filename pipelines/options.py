@@ -52,6 +52,7 @@ class ScoreOptions:
     batch_size: int = 16  # utterances per forward pass
     device: str = "auto"  # "cpu", "cuda" or "auto"
     torch_threads: int = 1  # intra-op threads on CPU (workers share the machine with ASR)
+    amp: bool = True  # float16 autocast on a GPU
 
 
 @dataclass(frozen=True)

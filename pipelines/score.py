@@ -4,11 +4,14 @@ Utterances are scored in batches that may mix videos (the caller decides
 what goes into a batch); the checkpoint pads audio to a fixed canvas, so a
 score does not depend on its batch mates. An utterance without words is
 scored with its text missing (`None`): the fused head still answers from
-the audio, the text head gives NaN.
+the audio, the text head gives NaN. On a GPU the forward pass runs under
+float16 autocast (`ScoreOptions.amp`): the encoders are the cost, and
+their matrix products run several times faster in half precision.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -37,18 +40,27 @@ def load_scorer(options: ScoreOptions, device: str | None = None) -> Checkpoint:
     return load_checkpoint(options.checkpoint, device=device)
 
 
+def autocast_dtype(device_type: str, amp: bool) -> torch.dtype | None:
+    """float16 on CUDA when `amp` is on; full precision elsewhere (CPU autocast gains nothing here)."""
+    return torch.float16 if amp and device_type == "cuda" else None
+
+
 @torch.inference_mode()
 def score(
-    checkpoint: Checkpoint, texts: Sequence[str], audios: Sequence[np.ndarray], batch_size: int = 16
+    checkpoint: Checkpoint, texts: Sequence[str], audios: Sequence[np.ndarray], batch_size: int = 16,
+    amp: bool = True,
 ) -> HeadScores:
     """Scores of every (text, audio) pair; empty text or audio counts as that modality missing."""
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     device = next(checkpoint.model.parameters()).device
+    dtype = autocast_dtype(device.type, amp)
+    precision = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
     for low in range(0, len(texts), batch_size):
         batch_texts = [t if t and t.strip() else None for t in texts[low : low + batch_size]]
         batch_audios = [a if a is not None and len(a) else None for a in audios[low : low + batch_size]]
         inputs = {k: v.to(device) for k, v in checkpoint.preprocessor(batch_texts, batch_audios).items()}
-        scores = checkpoint.model(**inputs)
+        with precision:
+            scores = checkpoint.model(**inputs)
         size = len(batch_texts)
         parts.append(tuple(_numpy(head, size) for head in (scores.fused, scores.text, scores.audio)))
     if not parts:

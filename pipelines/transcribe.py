@@ -36,6 +36,7 @@ from mmml.packaged import resolve
 from .options import SAMPLE_RATE, WINDOW_SECONDS, ASROptions
 from .segment import Word
 from .vad import speech_samples
+from .parts import Regions
 from .windows import Window, pack
 
 _SPACING = 2 * WINDOW_SECONDS  # seconds between windows on faster-whisper's time line (see `_forward`)
@@ -85,10 +86,14 @@ def transcribe(pipeline: WindowPipeline, audio: np.ndarray) -> Transcript:
     return transcribe_many(pipeline, [audio])[0]
 
 
-def transcribe_many(pipeline: WindowPipeline, audios: Sequence[np.ndarray]) -> list[Transcript]:
-    """Timed words of every video of a group: VAD once per video, their speech decoded in shared windows."""
+def transcribe_many(
+    pipeline: WindowPipeline, audios: Sequence[np.ndarray], regions: Sequence[Regions] | None = None
+) -> list[Transcript]:
+    """Timed words of every video of a group: VAD once per video (unless its `regions` are given), their speech
+    decoded in shared windows."""
     options = pipeline.options
-    regions = [speech_samples(audio, options) for audio in audios]
+    if regions is None:
+        regions = [speech_samples(audio, options) for audio in audios]
     windows = pack(regions)
     decoded = pipeline.decode([window.audio(audios) for window in windows]) if windows else []
     words: list[list[Word]] = [[] for _ in audios]

@@ -131,12 +131,22 @@ def test_resuming_with_other_settings_is_refused_until_overwrite(annotate_corpus
     video = annotate_corpus.good / "review.mp4"
     out = tmp_path / "s.parquet"
     assert annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST)[0] == 0
-    code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "5")
+    assert read_metadata(out)["config"]["segment"]["max_seconds"] == 4.0  # the tiny model reads 4 s of audio
+    code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "3")
     assert code == 2 and "--overwrite" in output and "segment.max_seconds" in output
-    code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "5",
+    code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "3",
                             "--overwrite")
     assert code == 0 and "0 from an earlier run" in output
-    assert read_metadata(out)["config"]["segment"]["max_seconds"] == 5.0
+    assert read_metadata(out)["config"]["segment"]["max_seconds"] == 3.0
+
+
+def test_utterances_longer_than_the_audio_the_model_reads_are_refused(annotate_corpus, tiny_checkpoint,
+                                                                      tmp_path) -> None:
+    """Every second of an utterance is scored: a --max-utterance beyond the model's audio limit cannot start."""
+    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
+                            *FAST, "--max-utterance", "6")
+    assert code == 2 and "--max-utterance 6 s is longer than the 4 s of audio the model scores" in output
+    assert not (tmp_path / "s.parquet.parts").exists()
 
 
 def test_a_bad_checkpoint_stops_before_any_work(annotate_corpus, tmp_path) -> None:
@@ -205,7 +215,7 @@ def test_transcripts_from_other_asr_or_utterance_settings_are_refused(earlier_ou
                                                                        tiny_checkpoint) -> None:
     earlier, _, _ = earlier_output
     code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
-                            "--transcripts", earlier, *FAST, "--max-utterance", "5")
+                            "--transcripts", earlier, *FAST, "--max-utterance", "3")
     assert code == 2 and "segment.max_seconds" in output and str(earlier) in output
     not_an_output = tmp_path / "plain.parquet"
     pq.write_table(pa.table({"x": [1]}), not_an_output)

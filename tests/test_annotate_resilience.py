@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--asr-model", "packaged:whisper-tiny.en", "--beam-size", "1", "--no-progress", "--score-batch-size", "1",
-        "--group-videos", "2"]  # three groups, so that a kill can land between them
+        "--group-videos", "1"]  # six groups, so that a kill can land between them
 SENTENCES = [
     "The first video says something nice.",
     "The second video is rather boring.",

@@ -66,6 +66,20 @@ def test_gpu_work_on_a_cluster_without_gpus_is_refused(asr, scoring, engine, nam
     _check_gpus(ASROptions(), ScoreOptions(), EngineOptions(), {"CPU": 2.0})  # auto never asks for one
 
 
+def test_a_long_recording_is_whole_when_its_last_row_has_come_and_failed_part_way_when_an_error_row_comes() -> None:
+    collector = _Collector()
+    assert collector.add(row(1, 0), VIDEO) is None and collector.add(row(0, 0), VIDEO) is None  # count unknown yet
+    result = collector.add(row(2, 3, duration=7200.0), VIDEO)
+    assert [r["utterance"] for r in result.rows] == [0, 1, 2] and result.audio_seconds == 7200.0
+
+    failing = _Collector()
+    assert failing.add(row(0, 0), VIDEO) is None
+    error = row(-1, 0, error_stage="demux", error_type="DemuxError", error_message="broken at 1:10:00")
+    assert failing.add(error, VIDEO).error["message"] == "broken at 1:10:00"
+    assert failing.add(row(1, 0), VIDEO) is None and failing.add(row(2, 3), VIDEO) is None  # late rows: dropped
+    assert not failing.pending
+
+
 def test_asr_workers_and_threads_are_sized_from_the_cluster() -> None:
     from pipelines.engine import sized
 
@@ -100,3 +114,12 @@ def test_groups_are_consecutive_inputs_within_a_count_and_a_byte_budget(tmp_path
     names = [[v.path.rsplit("/", 1)[-1] for v in g] for g in groups(videos, max_videos=3, max_bytes=60)]
     assert names == [["0.mp4", "1.mp4", "2.mp4"], ["3.mp4", "4.mp4"], ["5.mp4"], ["6.mp4", "gone.mp4"]]
     assert groups(videos, max_videos=1, max_bytes=60) == [[v] for v in videos]
+
+
+def test_scoring_autocasts_to_float16_on_a_gpu_only() -> None:
+    import torch
+
+    from pipelines.score import autocast_dtype
+
+    assert autocast_dtype("cuda", amp=True) is torch.float16
+    assert autocast_dtype("cuda", amp=False) is None and autocast_dtype("cpu", amp=True) is None

@@ -115,7 +115,7 @@ def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> Non
 
     transcribe_stage = Transcribe(ASR, SegmentOptions())
     video = next(iter(annotate_corpus.sentences))
-    rows = transcribe_stage(_demuxed((video, "v")))
+    rows = list(transcribe_stage(_demuxed((video, "v"))))
     assert [r["utterance"] for r in rows] == list(range(len(annotate_corpus.sentences[video])))
     assert all(len(r["audio"]) == pytest.approx((r["end"] - r["start"]) * 16_000, abs=2) for r in rows)
     rows[-1]["text"] = ""  # as if ASR had heard no words there
@@ -129,7 +129,7 @@ def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> Non
     group = _demuxed((annotate_corpus.broken / "silent.mp4", "s"), (annotate_corpus.broken / "zero.mp4", "z"),
                      (video, "v"))
     assert group["error_stage"] == ["", "demux", ""] and group["error_type"][1] == "DemuxError"
-    rows = transcribe_stage(group)
+    rows = list(transcribe_stage(group))
     errors = [(r["video_id"], r["error_stage"], r["error_type"]) for r in rows if r["error_stage"]]
     assert errors == [("s", "segment", "NoSpeech"), ("z", "demux", "DemuxError")]
     assert len([r for r in rows if r["video_id"] == "v"]) == len(annotate_corpus.sentences[video])  # unharmed
@@ -149,7 +149,7 @@ def test_stored_utterances_skip_whisper_entirely(annotate_corpus) -> None:
         {"start": 1.5, "end": 2.0, "text": "", "language": "en", "language_probability": 0.9,
          "asr_confidence": None, "asr_model": "earlier-asr"},
     ]
-    rows = stage(_demuxed((video, "v", json.dumps(stored))))
+    rows = list(stage(_demuxed((video, "v", json.dumps(stored)))))
     assert [(r["utterance"], r["start"], r["end"], r["text"], r["asr_model"]) for r in rows] == [
         (0, 0.25, 1.0, "kept as it was", "earlier-asr"), (1, 1.5, 2.0, "", "earlier-asr")
     ]
@@ -164,3 +164,60 @@ def _demuxed(*videos: tuple) -> dict:
     group = {"video_path": [str(v[0]) for v in videos], "video_id": [v[1] for v in videos],
              "transcript": [v[2] if len(v) > 2 else "" for v in videos]}
     return demux_group(group, timeout_s=60)
+
+
+LONG_TALK = [
+    "Good evening and welcome to the late news.",
+    "The council voted to close the old library.",
+    "Residents were angry about the decision.",
+    "In sport, the home team won again.",
+    "Their coach said the players were wonderful.",
+    "Tomorrow will be cold and wet.",
+    "Take an umbrella if you go out.",
+    "That is all from us tonight.",
+]
+
+
+@pytest.fixture(scope="module")
+def long_talk(tmp_path_factory) -> "Path":
+    from tests import media
+
+    return media.spoken_video(LONG_TALK, tmp_path_factory.mktemp("long") / "talk.mp4", pause_seconds=1.0)
+
+
+def test_a_recording_streamed_in_parts_gives_the_utterances_of_the_whole(long_talk) -> None:
+    """Cut into 8 s parts (as a 2-hour recording is cut into 4-minute ones): every sentence once, none cut, at
+    the times the whole-file run finds; the audio of each row is its slice of the file."""
+    from pipelines.engine import Transcribe, demux_group
+
+    group = {"video_path": [str(long_talk)], "video_id": ["t"], "transcript": [""]}
+    whole = list(Transcribe(ASR, SegmentOptions())(demux_group(group, timeout_s=60)))
+    streamed_group = demux_group(group, timeout_s=60, whole_seconds=10)
+    assert streamed_group["streamed"] == [True] and len(streamed_group["audio"]) == 0
+    stage = Transcribe(ASR, SegmentOptions(), part_seconds=8)
+    streamed = list(stage(streamed_group))
+
+    assert len(whole) == len(streamed) == len(LONG_TALK)
+    assert [r["utterance"] for r in streamed] == list(range(len(LONG_TALK)))
+    assert [r["n_utterances"] for r in streamed] == [0] * (len(LONG_TALK) - 1) + [len(LONG_TALK)]  # told at the end
+    audio = decode_audio(long_talk)
+    assert streamed[-1]["duration"] == pytest.approx(len(audio) / 16_000)
+    for a, b, sentence in zip(whole, streamed, LONG_TALK):
+        assert _words(a["text"]) == _words(b["text"]) and _words(b["text"]) & _words(sentence), (a["text"], b["text"])
+        assert b["start"] == pytest.approx(a["start"], abs=0.3) and b["end"] == pytest.approx(a["end"], abs=0.3)
+        np.testing.assert_array_equal(b["audio"], utterance_audio(audio, b["start"], b["end"]))
+
+
+def test_a_long_recording_gone_before_its_stream_starts_is_one_demux_error(long_talk, tmp_path) -> None:
+    """A file deleted between the decode check and the ASR stream (network storage does this): one error row."""
+    import shutil
+
+    from pipelines.engine import Transcribe, demux_group
+
+    copy = shutil.copy(long_talk, tmp_path / "gone.mp4")
+    group = demux_group({"video_path": [str(copy)], "video_id": ["g"], "transcript": [""]}, 60, whole_seconds=5)
+    assert group["streamed"] == [True]
+    (tmp_path / "gone.mp4").unlink()
+    [row] = list(Transcribe(ASR, SegmentOptions(), part_seconds=4)(group))
+    assert (row["utterance"], row["error_stage"], row["error_type"]) == (-1, "demux", "DemuxError")
+    assert "no such file" in row["error_message"] and str(copy) in row["error_message"]
