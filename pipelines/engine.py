@@ -230,11 +230,11 @@ def run(
         return
     _configure_data_context(engine)
     resources = ray.cluster_resources()
-    asr, engine = sized(asr, engine, _alive_nodes())
-    _check_fits(engine, resources.get("CPU", 0))
-    _check_gpus(asr, scoring, engine, resources)
     transcripts = transcripts or {}
     needs_asr = not all(v.video_id in transcripts for v in videos)
+    asr, scoring, engine = sized(asr, scoring, engine, _alive_nodes(), needs_asr)
+    _check_fits(engine, resources.get("CPU", 0))
+    _check_gpus(asr, scoring, engine, resources)
     items = [
         {"video_path": [v.path for v in group], "video_id": [v.video_id for v in group],
          "transcript": [transcripts.get(v.video_id, "") for v in group]}
@@ -291,17 +291,23 @@ def _file_bytes(path: str) -> int:
         return 0
 
 
-def sized(asr: ASROptions, engine: EngineOptions, nodes: Sequence[Mapping[str, float]]) -> tuple[ASROptions, EngineOptions]:
-    """ASR workers and their threads from the cluster's nodes, where the user left them open.
+def sized(
+    asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions, nodes: Sequence[Mapping[str, float]],
+    needs_asr: bool = True,
+) -> tuple[ASROptions, ScoreOptions, EngineOptions]:
+    """ASR workers and their threads, and scoring threads, from the cluster's nodes, where the user left them open.
 
     A run with no tuning flags keeps every core busy: each ASR worker gets
     the cores of the smallest node, up to `ASR_THREADS` (CTranslate2 gains
     little from more on one batch), and there are as many workers as fit
-    (one per GPU on GPU nodes). Scoring and decoding interleave on the same
-    cores; they are a small share of the work.
+    (one per GPU on GPU nodes); scoring and decoding interleave on the same
+    cores with one thread each. Without ASR (re-scoring `--transcripts`),
+    scoring gets the cores instead.
     """
     cpus = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
-    threads = asr.cpu_threads or max(1, min([ASR_THREADS, *cpus]))
+    smallest = max(1, min(cpus, default=1))
+    scoring = replace(scoring, torch_threads=scoring.torch_threads or (1 if needs_asr else smallest))
+    threads = asr.cpu_threads or min(ASR_THREADS, smallest)
     gpus = sum(node.get("GPU", 0) for node in nodes)
     if engine.asr_workers:
         workers = engine.asr_workers
@@ -309,7 +315,7 @@ def sized(asr: ASROptions, engine: EngineOptions, nodes: Sequence[Mapping[str, f
         workers = max(1, int(gpus))
     else:
         workers = max(1, sum(c // threads for c in cpus))
-    return replace(asr, cpu_threads=threads), replace(engine, asr_workers=workers)
+    return replace(asr, cpu_threads=threads), scoring, replace(engine, asr_workers=workers)
 
 
 def _alive_nodes() -> list[dict[str, float]]:

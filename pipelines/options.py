@@ -51,7 +51,7 @@ class ScoreOptions:
     checkpoint: str = ""  # MMML checkpoint directory (`--model`)
     batch_size: int = 16  # utterances per forward pass
     device: str = "auto"  # "cpu", "cuda" or "auto"
-    torch_threads: int = 1  # intra-op threads on CPU (workers share the machine with ASR)
+    torch_threads: int = 0  # intra-op threads on CPU; 0: 1 beside ASR workers, all of a node's cores without them
     amp: bool = True  # float16 autocast on a GPU
 
 

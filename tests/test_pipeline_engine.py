@@ -84,7 +84,7 @@ def test_asr_workers_and_threads_are_sized_from_the_cluster() -> None:
     from pipelines.engine import sized
 
     def size(nodes, asr=ASROptions(), engine=EngineOptions()):
-        asr, engine = sized(asr, engine, nodes)
+        asr, _, engine = sized(asr, ScoreOptions(), engine, nodes)
         return engine.asr_workers, asr.cpu_threads
 
     assert size([{"CPU": 2.0}]) == (1, 2)  # this machine: one worker on both cores
@@ -93,6 +93,16 @@ def test_asr_workers_and_threads_are_sized_from_the_cluster() -> None:
     assert size([{"CPU": 16.0, "GPU": 2.0}]) == (2, 8)  # one per GPU
     assert size([{"CPU": 16.0, "GPU": 2.0}], asr=ASROptions(device="cpu")) == (2, 8)
     assert size([{"CPU": 2.0}], ASROptions(cpu_threads=1), EngineOptions(asr_workers=3)) == (3, 1)  # flags win
+
+
+def test_scoring_threads_are_one_beside_asr_and_all_cores_when_only_rescoring() -> None:
+    from pipelines.engine import sized
+
+    def threads(needs_asr, scoring=ScoreOptions()):
+        return sized(ASROptions(), scoring, EngineOptions(), [{"CPU": 16.0}, {"CPU": 4.0}], needs_asr)[1].torch_threads
+
+    assert threads(needs_asr=True) == 1 and threads(needs_asr=False) == 4
+    assert threads(needs_asr=False, scoring=ScoreOptions(torch_threads=2)) == 2
 
 
 def test_compute_type_auto_is_float16_on_a_gpu_and_int8_on_a_cpu() -> None:
