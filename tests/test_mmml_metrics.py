@@ -80,3 +80,29 @@ def test_metric_dispatch_and_input_checks() -> None:
         mosi_metrics([0, 1], [0, 1, 2])
     with pytest.raises(ValueError, match="finite"):
         mosi_metrics([float("nan")], [1.0])
+
+
+@pytest.mark.parametrize("constant", [0.1, 0.3, -1.7, 0.0])
+def test_correlation_of_a_constant_predictor_or_constant_labels_is_nan(constant: float) -> None:
+    """Seven 0.1s have a standard deviation of 1e-17, not 0: the guard must see them as constant."""
+    labels = np.random.default_rng(0).uniform(-3, 3, 7)
+    assert np.isnan(mosi_metrics(np.full(7, constant), labels)["Corr"])
+    assert np.isnan(mosi_metrics(labels, np.full(7, constant))["Corr"])
+    assert np.isnan(sims_metrics(np.full(7, constant / 3), labels / 3)["Corr"])
+
+
+def test_a_tie_at_the_fifth_decimal_rounds_as_mmsa_does() -> None:
+    """87 of 160 right is 0.54375: MMSA reports 0.5438 (numpy rounding of a float64)."""
+    labels = np.ones(160)
+    preds = np.where(np.arange(160) < 87, 1.0, -1.0)
+    assert mosi_metrics(preds, labels)["Has0_acc_2"] == 0.5438
+
+
+def test_weighted_f1_equals_scikit_learn_on_random_cases() -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n, classes = int(rng.integers(2, 60)), int(rng.integers(2, 6))
+        truth, predicted = rng.integers(0, classes, n), rng.integers(0, classes, n)
+        assert weighted_f1(predicted, truth) == pytest.approx(f1_score(truth, predicted, average="weighted"), abs=1e-12)

@@ -221,3 +221,23 @@ def test_a_long_recording_gone_before_its_stream_starts_is_one_demux_error(long_
     [row] = list(Transcribe(ASR, SegmentOptions(), part_seconds=4)(group))
     assert (row["utterance"], row["error_stage"], row["error_type"]) == (-1, "demux", "DemuxError")
     assert "no such file" in row["error_message"] and str(copy) in row["error_message"]
+
+
+@pytest.mark.slow
+def test_a_multilingual_whisper_detects_each_windows_language_from_its_decoding_pass(annotate_corpus) -> None:
+    """Whisper base (multilingual): without --language, each window's language comes from the pass that decodes it
+    (English here, with its probability); with --language, nothing is detected and the probability is 1."""
+    from dataclasses import replace
+
+    base = ASROptions(model="packaged:whisper-base", beam_size=1, cpu_threads=2)
+    audios = [decode_audio(p) for p in annotate_corpus.sentences]
+    detecting = load_asr(base)
+    found = transcribe_many(detecting, audios)
+    assert {t.language for t in found} == {"en"} and all(0.5 < t.language_probability < 1.0 for t in found)
+    assert len(detecting.detected) == 1  # one window, one detection
+    told = load_asr(replace(base, language="en"))
+    given = transcribe_many(told, audios)
+    assert {(t.language, t.language_probability) for t in given} == {("en", 1.0)} and told.detected == []
+    assert [_words("".join(w.text for w in t.words)) for t in given] == [
+        _words("".join(w.text for w in t.words)) for t in found
+    ]  # decoded in the detected language: the same words
