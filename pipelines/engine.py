@@ -53,7 +53,7 @@ class VideoResult:
     audio_seconds: float = 0.0
 
 
-BLOCK_BYTES = 32 * 2**20  # Ray Data blocks: a long recording's rows leave the ASR actor a part or two at a time
+BLOCK_BYTES = 8 * 2**20  # Ray Data blocks: rows leave the ASR actor a few videos (or a part) at a time
 ASR_THREADS = 8  # most CPU threads one ASR worker is given when sized automatically (`sized`)
 
 
@@ -114,28 +114,31 @@ class Transcribe:
 
     def __call__(self, group: dict[str, Any]) -> Iterator[dict[str, Any]]:
         videos = _videos(group)
-        found: dict[int, list[dict[str, Any]] | dict[str, str]] = {}
-        for i, video in enumerate(videos):
+        fresh = []
+        for video in videos:
             if video["error_stage"]:
-                found[i] = {key: video[key] for key in _NO_ERROR}
+                yield from _rows(video, {key: video[key] for key in _NO_ERROR})
             elif video["transcript"] and not video["streamed"]:
-                found[i] = _stored(video)
-        fresh = [i for i, video in enumerate(videos) if i not in found and not video["streamed"]]
+                yield from _rows(video, _stored(video))
+            elif not video["streamed"]:
+                fresh.append(video)
         if fresh:
-            found.update(self._recognise([videos[i] for i in fresh], fresh))
-        for i, video in enumerate(videos):
-            yield from self._streamed(video) if video["streamed"] else _rows(video, found[i])
+            yield from self._recognise(fresh)
+        for video in videos:
+            if video["streamed"]:
+                yield from self._streamed(video)
 
-    def _recognise(self, videos: list[dict[str, Any]], at: list[int]) -> dict[int, Any]:
-        """Utterances (`pipelines.transcripts.FIELDS`) that Whisper and the segmenter find, or each video's error."""
+    def _recognise(self, videos: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Each video's utterance rows as soon as Whisper and the segmenter are through with it, or its error row."""
+        done = 0
         try:
-            transcripts = self.stage.transcribe_many(self.pipeline, [v["audio"] for v in videos])
-        except Exception as err:  # Whisper failed on the group: each of its videos is reported, the run goes on
-            return {i: _failure(v["video_path"], "asr", err) for i, v in zip(at, videos)}
-        return {
-            i: self._fields(transcript) or _no_speech(video["video_path"], transcript.duration)
-            for i, video, transcript in zip(at, videos, transcripts)
-        }
+            for i, transcript in self.stage.transcribe_each(self.pipeline, [v["audio"] for v in videos]):
+                found = self._fields(transcript) or _no_speech(videos[i]["video_path"], transcript.duration)
+                done = i + 1
+                yield from _rows(videos[i], found)
+        except Exception as err:  # Whisper failed: each video not yet done is reported, the run goes on
+            for video in videos[done:]:
+                yield from _rows(video, _failure(video["video_path"], "asr", err))
 
     def _fields(self, transcript: Any, offset: float = 0.0) -> list[dict[str, Any]]:
         return [

@@ -22,9 +22,10 @@ ASR recognised nothing still becomes a (wordless) utterance.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -89,27 +90,41 @@ def transcribe(pipeline: WindowPipeline, audio: np.ndarray) -> Transcript:
 def transcribe_many(
     pipeline: WindowPipeline, audios: Sequence[np.ndarray], regions: Sequence[Regions] | None = None
 ) -> list[Transcript]:
-    """Timed words of every video of a group: VAD once per video (unless its `regions` are given), their speech
-    decoded in shared windows."""
+    """Timed words of every video of a group (see `transcribe_each`), in input order."""
+    found = dict(transcribe_each(pipeline, audios, regions))
+    return [found[v] for v in range(len(audios))]
+
+
+def transcribe_each(
+    pipeline: WindowPipeline, audios: Sequence[np.ndarray], regions: Sequence[Regions] | None = None
+) -> Iterator[tuple[int, Transcript]]:
+    """(index, transcript) of each video of a group, in order, as soon as the windows holding its speech are decoded.
+
+    VAD runs once per video (unless its `regions` are given); the group's
+    speech is decoded in shared windows. Yielding video by video lets scoring
+    start on the first videos of a group while Whisper works on the rest.
+    """
     options = pipeline.options
     if regions is None:
         regions = [speech_samples(audio, options) for audio in audios]
     windows = pack(regions)
-    decoded = pipeline.decode([window.audio(audios) for window in windows]) if windows else []
+    last_window = {p.video: i for i, window in enumerate(windows) for p in window.pieces}
     words: list[list[Word]] = [[] for _ in audios]
-    for window, result in zip(windows, decoded):
-        for word in result.words:
-            video, start, end = window.video_time(word.start, word.end)
-            words[video].append(Word(start, end, word.text, word.probability))
-    return [
-        Transcript(
-            sorted(words[v], key=lambda w: w.start),
-            [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in regions[v]],
-            *_language(v, windows, decoded, options),
-            len(audios[v]) / SAMPLE_RATE,
+    decoded: list[DecodedWindow] = []
+    results = pipeline.decode(window.audio(audios) for window in windows)
+    for video in range(len(audios)):
+        while last_window.get(video, -1) >= len(decoded):
+            window, result = windows[len(decoded)], next(results)
+            for word in result.words:
+                owner, start, end = window.video_time(word.start, word.end)
+                words[owner].append(Word(start, end, word.text, word.probability))
+            decoded.append(result)
+        yield video, Transcript(
+            sorted(words[video], key=lambda w: w.start),
+            [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in regions[video]],
+            *_language(video, windows, decoded, options),
+            len(audios[video]) / SAMPLE_RATE,
         )
-        for v in range(len(audios))
-    ]
 
 
 def _language(video: int, windows: Sequence[Window], decoded: Sequence[DecodedWindow],
@@ -134,17 +149,12 @@ class WindowPipeline(BatchedInferencePipeline):
         self.guess = "en"  # the language tried first when detecting; only speed depends on it
         self.detected: list[tuple[str, float]] = []
 
-    def decode(self, windows: Sequence[np.ndarray]) -> list[DecodedWindow]:
-        """Words and language of each window (at most 30 s of 16 kHz audio each), `batch_size` at a time."""
-        extractor = self.model.feature_extractor
-        features = np.stack([pad_or_trim(extractor(window)[..., :-1]) for window in windows])
-        seconds = [len(window) / SAMPLE_RATE for window in windows]
-        size = self.options.batch_size
-        return [
-            result
-            for i in range(0, len(windows), size)
-            for result in self._batch(features[i : i + size], seconds[i : i + size])
-        ]
+    def decode(self, windows: Iterable[np.ndarray]) -> Iterator[DecodedWindow]:
+        """Words and language of each window (at most 30 s of 16 kHz audio each), decoded `batch_size` at a time."""
+        extractor, pending = self.model.feature_extractor, iter(windows)
+        while batch := list(itertools.islice(pending, self.options.batch_size)):
+            features = np.stack([pad_or_trim(extractor(w)[..., :-1]) for w in batch])
+            yield from self._batch(features, [len(w) / SAMPLE_RATE for w in batch])
 
     def generate_segment_batched(self, features: np.ndarray, tokenizer: Tokenizer, options: Any):
         """faster-whisper's step, which detects each window's language and keeps it to itself; kept here."""

@@ -86,6 +86,22 @@ def test_batch_size_changes_no_word(annotate_corpus, asr) -> None:
     assert [t.words for t in one] == [t.words for t in eight]
 
 
+def test_each_video_is_handed_on_as_soon_as_its_windows_are_decoded(annotate_corpus) -> None:
+    """Scoring can start on a group's first videos while Whisper decodes the rest."""
+    from dataclasses import replace
+
+    from pipelines.transcribe import transcribe_each
+
+    pipeline = load_asr(replace(ASR, batch_size=1))
+    batches = []
+    decode_batch = pipeline._batch
+    pipeline._batch = lambda *args: batches.append(1) or decode_batch(*args)  # counts, then decodes as usual
+    audios = [decode_audio(p) for p in annotate_corpus.sentences] * 3
+    videos = transcribe_each(pipeline, audios)
+    assert next(videos)[0] == 0 and len(batches) == 1  # the first video's window alone
+    assert [v for v, _ in videos] == list(range(1, len(audios))) and len(batches) >= 3
+
+
 def test_scores_per_head_and_a_missing_text(tiny_checkpoint) -> None:
     checkpoint = load_scorer(ScoreOptions(checkpoint=str(tiny_checkpoint)))
     rng = np.random.default_rng(0)
@@ -130,7 +146,7 @@ def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> Non
                      (video, "v"))
     assert group["error_stage"] == ["", "demux", ""] and group["error_type"][1] == "DemuxError"
     rows = list(transcribe_stage(group))
-    errors = [(r["video_id"], r["error_stage"], r["error_type"]) for r in rows if r["error_stage"]]
+    errors = sorted((r["video_id"], r["error_stage"], r["error_type"]) for r in rows if r["error_stage"])
     assert errors == [("s", "segment", "NoSpeech"), ("z", "demux", "DemuxError")]
     assert len([r for r in rows if r["video_id"] == "v"]) == len(annotate_corpus.sentences[video])  # unharmed
 
