@@ -45,7 +45,8 @@ import pyarrow.parquet as pq
 from pipelines.demux import decode_audio
 from pipelines.options import SAMPLE_RATE
 from pipelines.segment import utterance_audio
-from pipelines.write import UTTERANCES, read_metadata, write_text_atomic
+from mmml.atomic import replacing_file, write_text_atomic
+from pipelines.write import UTTERANCES, read_metadata
 
 from .cli import CannotStart
 from .config import TOOL, tool_version
@@ -142,7 +143,7 @@ def _write_clips(video_path: str, rows: list[dict[str, Any]], out: Path) -> str 
 
 def _write_wav(samples: np.ndarray, path: Path) -> None:
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as handle:
+    with replacing_file(path) as file, wave.open(file, "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(SAMPLE_RATE)

@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmml.integrity import audio_seconds, checkpoint_id, verify_checkpoint
+from mmml.atomic import write_text_atomic
 from mmml.config import to_dict
 from pipelines import engine
 from pipelines.discover import Missing, Video, discover
@@ -53,7 +54,6 @@ from pipelines.write import (
     with_metadata,
     write_atomic,
     write_concatenated,
-    write_text_atomic,
 )
 
 from .config import TOOL, AnnotateConfig, result_identity, tool_version

@@ -1,5 +1,7 @@
-"""Directories that are replaced whole: a reader sees the old one or the new one, never a mix.
+"""Files and directories replaced whole: a reader (or a crash) sees the old version or the new one, never a mix.
 
+Every write of lasting state in the project goes through here. A file is
+written to a hidden sibling, flushed to disk, then renamed over its target.
 A directory cannot be renamed over a non-empty one, so a swap takes two
 renames: the old directory is retired under a fixed name, then the staged one
 takes its place. A crash between the two leaves only the retired copy;
@@ -12,8 +14,36 @@ import contextlib
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
+
+
+@contextlib.contextmanager
+def replacing_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary handle whose content replaces `path` (fsync, then rename) only if the block completes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    try:
+        with open(partial, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(data: bytes, path: str | os.PathLike[str]) -> Path:
+    with replacing_file(path) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def write_text_atomic(text: str, path: str | os.PathLike[str]) -> Path:
+    """UTF-8 `text` at `path`, all of it or none (JSON state, CSV, Markdown)."""
+    return write_bytes_atomic(text.encode("utf-8"), path)
 
 
 def _retired(target: Path) -> Path:

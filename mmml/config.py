@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from .atomic import write_text_atomic
+
 T = TypeVar("T")
 
 FusionVariant = Literal[
@@ -148,7 +150,7 @@ def _coerce(hint: Any, value: Any) -> Any:
 
 
 def save_json(config: Any, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n")
+    write_text_atomic(json.dumps(to_dict(config), indent=2, sort_keys=True) + "\n", path)
 
 
 def load_json(cls: type[T], path: str | Path) -> T:

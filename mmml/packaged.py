@@ -17,7 +17,7 @@ import importlib
 import os
 from pathlib import Path
 
-from .atomic import recovered
+from .atomic import recovered, replacing_file, write_bytes_atomic
 
 PREFIX = "packaged:"
 
@@ -94,14 +94,11 @@ def _assemble_whisper_base() -> Path:
     target = cache / "model.bin"
     if target.exists():
         return cache
-    cache.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        (cache / name).write_bytes((part1 / name).read_bytes())
-    partial = cache / f"model.bin.{os.getpid()}.tmp"
-    with partial.open("wb") as out:
+        write_bytes_atomic((part1 / name).read_bytes(), cache / name)
+    with replacing_file(target) as out:  # last: its presence means the copy is complete
         for piece in pieces:
             with piece.open("rb") as src:
                 while chunk := src.read(1 << 24):
                     out.write(chunk)
-    os.replace(partial, target)  # atomic: concurrent workers never see half a file
     return cache

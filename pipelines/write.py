@@ -5,22 +5,23 @@ float32), so pandas, polars, duckdb and Spark read it without conversion.
 Missing values are nulls, not NaN: `asr_confidence` and `score_text` are
 null for an utterance without words, a head a model variant lacks is null.
 
-Every write goes to a temporary file in the target's folder, is flushed to
-disk, then renamed over the target (`os.replace`), so a reader or a resumed
-run sees either the old file or the whole new one, never a torn one.
+Every write goes through `mmml.atomic.replacing_file` (a temporary file in
+the target's folder, flushed to disk, then renamed over the target), so a
+reader or a resumed run sees either the old file or the whole new one,
+never a torn one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import uuid
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from mmml.atomic import replacing_file
 
 UTTERANCES = pa.schema(
     [
@@ -82,16 +83,11 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def write_atomic(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     """Write `table` to `path` so that `path` only ever holds a complete file."""
-    with _replacing(path) as handle:
+    with replacing_file(path) as handle:
         pq.write_table(table, handle, compression="zstd")
     return Path(path)
 
 
-def write_text_atomic(text: str, path: str | os.PathLike[str]) -> Path:
-    """Write UTF-8 `text` to `path` so that `path` only ever holds the whole text (JSON state, CSV)."""
-    with _replacing(path) as handle:
-        handle.write(text.encode("utf-8"))
-    return Path(path)
 
 
 def write_concatenated(tables: Iterable[pa.Table], schema: pa.Schema, path: str | os.PathLike[str]) -> Path:
@@ -100,7 +96,7 @@ def write_concatenated(tables: Iterable[pa.Table], schema: pa.Schema, path: str 
     Memory holds one row group, not the whole output, however many videos were annotated.
     """
     pending: list[pa.Table] = []
-    with _replacing(path) as handle, pq.ParquetWriter(handle, schema, compression="zstd") as writer:
+    with replacing_file(path) as handle, pq.ParquetWriter(handle, schema, compression="zstd") as writer:
         for table in tables:
             pending.append(table.cast(schema))
             if sum(t.num_rows for t in pending) >= _ROW_GROUP:
@@ -108,22 +104,6 @@ def write_concatenated(tables: Iterable[pa.Table], schema: pa.Schema, path: str 
                 pending = []
         writer.write_table(pa.concat_tables(pending) if pending else schema.empty_table())
     return Path(path)
-
-
-@contextlib.contextmanager
-def _replacing(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """A file handle whose content replaces `path` (fsync + rename) only if the block completes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
-    try:
-        with open(partial, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _nulls_for_nan(row: dict[str, Any]) -> dict[str, Any]:

@@ -43,3 +43,48 @@ def test_published_directories_follow_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(previous)
     assert target.stat().st_mode & 0o777 == 0o755  # readable by the cluster's other users, as mkdir would make it
+
+
+def test_a_process_killed_between_the_two_renames_leaves_the_old_version_to_recover(tmp_path: Path) -> None:
+    """A real SIGKILL right after the first rename of a swap: the old version is found, whole."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    target = _staged(tmp_path / "model", "old")
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from mmml import atomic
+
+        rename = os.replace
+        def rename_then_die(source, destination):
+            rename(source, destination)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        os.replace = rename_then_die
+        target = Path({str(target)!r})
+        with atomic.staging_directory(target) as staging:
+            (staging / "file").write_text("new")
+            atomic.replace_directory(staging, target)
+    """)
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True)
+    assert result.returncode == -signal.SIGKILL
+    assert not target.exists() and (recovered(target) / "file").read_text() == "old"
+    _staged(target, "newer")  # the next save publishes normally and clears the retired copy
+    assert (recovered(target) / "file").read_text() == "newer" and not (tmp_path / ".model.old").exists()
+
+
+def test_a_file_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
+    from mmml.atomic import replacing_file, write_text_atomic
+
+    path = write_text_atomic("old", tmp_path / "state.json")
+    try:
+        with replacing_file(path) as handle:
+            handle.write(b"half of the ne")
+            raise RuntimeError("killed mid-write")
+    except RuntimeError:
+        pass
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]

@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from mmml.atomic import replacing_file
 from mmml.packaged import cache_dir
 
 Decoder = Callable[..., np.ndarray]
@@ -89,10 +90,8 @@ class AudioCache:
             audio = np.ascontiguousarray(trim_to_speech(audio))
         if audio.ndim != 1 or audio.size == 0:
             raise ValueError(f"{media}: decoded to no mono audio samples (shape {audio.shape})")
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        partial = entry.with_name(f".{entry.stem}.{os.getpid()}.{id(audio)}.tmp.npy")
-        np.save(partial, audio, allow_pickle=False)
-        os.replace(partial, entry)
+        with replacing_file(entry) as handle:
+            np.save(handle, audio, allow_pickle=False)
         return entry
 
     def ensure_all(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mmml.atomic import write_text_atomic
 from mmml.config import FusionVariant
 
 from . import report
@@ -102,5 +103,5 @@ def run_experiment(name: str, base: TrainConfig, out: Path, runtime: Runtime) ->
     table = report.markdown_table(rows, base.data.dataset, caption)
     comparison = {"experiment": name, "title": experiment.title, "dataset": base.data.dataset, "rows": rows, "runs": runs}
     report.write_json(comparison, Path(out) / f"{name}.json")
-    (Path(out) / f"{name}.md").write_text(table)
+    write_text_atomic(table, Path(out) / f"{name}.md")
     return {**comparison, "markdown": table}

@@ -15,6 +15,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from mmml.atomic import write_text_atomic
+
 Metrics = Mapping[str, float]
 Summary = dict[str, dict[str, float]]  # metric -> {"mean": ..., "std": ...}
 
@@ -88,9 +90,7 @@ def spread(scores: np.ndarray, near: float = 0.05, edges: Sequence[float] = tupl
 
 def write_json(data: Any, path: Path) -> None:
     """JSON written atomically, NaN kept as `NaN` (Python's json reads it back)."""
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    partial.replace(path)
+    write_text_atomic(json.dumps(data, indent=2, sort_keys=True) + "\n", path)
 
 
 def read_json(path: Path) -> Any:

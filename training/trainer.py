@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mmml.atomic import write_text_atomic
 from mmml.checkpoint import load_checkpoint, save_checkpoint
 from mmml.losses import HEADS, multi_loss
 from mmml.metrics import metrics_for
@@ -126,12 +127,12 @@ def fit(config: TrainConfig, out: Path, runtime: Runtime) -> dict[str, Any]:
     skipped = [problem for c in corpora for problem in c.examples.skipped]
     if skipped:
         listing = out / "skipped_media.txt"
-        listing.write_text("\n".join(skipped) + "\n")
+        write_text_atomic("\n".join(skipped) + "\n", listing)
         runtime.log(f"skipped {len(skipped)} clip(s) with missing or undecodable media (see {listing})")
     results = [train_seed(config, corpora, seed, out / f"seed-{seed}", runtime) for seed in config.seeds]
     summary = summarise(config, results, skipped=len(skipped))
     report.write_json(summary, out / "summary.json")
-    (out / "summary.md").write_text(summary_markdown(summary))
+    write_text_atomic(summary_markdown(summary), out / "summary.md")
     return summary
 
 
