@@ -3,7 +3,7 @@
 This closes the loop the product exists for: annotate, let people fix the
 labels, `mmml-train fit --data CORPUS`, then re-annotate with the retrained
 model (`mmml-annotate --transcripts SCORES.parquet`, no ASR again). The corpus
-is in the MMSA raw layout that `mmml-train` reads (SPEC §4):
+is in the MMSA raw layout that `mmml-train` reads:
 
     CORPUS/label.csv                      video_id, clip_id, text, label, annotation, mode,
                                           + video_path, start, end, model_score (provenance)

@@ -267,8 +267,8 @@ def _merge(paths: RunPaths, videos: list[Video], metadata: dict[str, Any]) -> tu
 
 
 def _write_errors(paths: RunPaths, videos: list[Video], missing: list[Missing], metadata: dict[str, Any]) -> int:
-    rows = [{"video_path": m.path, "video_id": None, "stage": "discover", "error_type": "FileNotFound",
-             "message": f"{m.path}: {m.message}"} for m in missing]
+    rows = [{"video_path": m.path, "video_id": None, "stage": "discover", "error_type": m.error_type,
+             "message": f"{m.path}: {m.message}", "traceback": ""} for m in missing]
     for video in videos:
         part = paths.failed(video.video_id)
         if part.is_file() and not paths.done(video.video_id).is_file():

@@ -45,6 +45,7 @@ class Video:
 class Missing:
     path: str
     message: str
+    error_type: str = "FileNotFoundError"
 
 
 def discover(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Video], list[Missing]]:
@@ -59,7 +60,7 @@ def discover(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Video], lis
         try:
             videos.append(Video(path, content_id(path)))
         except OSError as err:
-            missing.append(Missing(path, f"cannot read file: {err.strerror or err}"))
+            missing.append(Missing(path, f"cannot read file: {err.strerror or err}", type(err).__name__))
     return videos, missing
 
 

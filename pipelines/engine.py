@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import traceback
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -212,8 +213,8 @@ class Score:
                 heads[name][todo] = values
         except Exception as err:  # the whole batch failed: every video in it is reported, none crashes the run
             for i in todo:
-                batch["error_stage"][i], batch["error_type"][i] = "score", type(err).__name__
-                batch["error_message"][i] = f"{batch['video_path'][i]}: {err}"
+                for key, value in _failure(batch["video_path"][i], "score", err).items():
+                    batch[key][i] = value
         return {**batch, **heads, "model_id": np.full(size, self.checkpoint.id, dtype=object)}
 
 
@@ -406,7 +407,8 @@ def _device(gpus: float) -> str:
 
 # ---------------------------------------------------------------- rows
 
-_NO_ERROR = {"error_stage": "", "error_type": "", "error_message": ""}
+_NO_ERROR = {"error_stage": "", "error_type": "", "error_message": "", "error_traceback": ""}
+_EXPECTED = (DemuxError, NoSpeech)  # a bad or silent file, said in its message; anything else is kept with its traceback
 _EMPTY_UTTERANCE = {
     "utterance": -1, "start": np.nan, "end": np.nan, "text": "", "language": "", "language_probability": np.nan,
     "asr_confidence": np.nan, "asr_model": "", "n_utterances": 0, "duration": 0.0,
@@ -416,7 +418,8 @@ _EMPTY_UTTERANCE = {
 
 def _failure(path: str, stage: str, err: Exception) -> dict[str, str]:
     message = str(err) if path in str(err) else f"{path}: {err}"
-    return {"error_stage": stage, "error_type": type(err).__name__, "error_message": message}
+    trace = "" if isinstance(err, _EXPECTED) else "".join(traceback.format_exception(err))
+    return {"error_stage": stage, "error_type": type(err).__name__, "error_message": message, "error_traceback": trace}
 
 
 def _no_speech_error(path: str, seconds: float) -> NoSpeech:
@@ -544,4 +547,4 @@ def _output_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 def _error_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {"video_path": row["video_path"], "video_id": row["video_id"], "stage": row["error_stage"],
-            "error_type": row["error_type"], "message": row["error_message"]}
+            "error_type": row["error_type"], "message": row["error_message"], "traceback": row["error_traceback"]}

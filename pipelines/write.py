@@ -1,4 +1,4 @@
-"""Stage 5: the output tables (SPEC §4), written atomically.
+"""Stage 5: the output tables (README, "Output"), written atomically.
 
 Plain Parquet with primitive column types only (strings, int32, float64,
 float32), so pandas, polars, duckdb and Spark read it without conversion.
@@ -46,9 +46,10 @@ ERRORS = pa.schema(
     [
         pa.field("video_path", pa.string(), nullable=False),
         pa.field("video_id", pa.string()),  # null when the file could not even be read
-        pa.field("stage", pa.string(), nullable=False),  # discover | demux | segment | score
+        pa.field("stage", pa.string(), nullable=False),  # discover | demux | asr | segment | score
         pa.field("error_type", pa.string(), nullable=False),
         pa.field("message", pa.string(), nullable=False),
+        pa.field("traceback", pa.string()),  # where an unexpected exception (a bug, not a bad file) was raised
     ]
 )
 

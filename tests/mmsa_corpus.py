@@ -2,7 +2,7 @@
 
 Clips of video `vid_a` are MP4 files under `Raw/`; those of `vid_b` are WAV
 files under `wav/` with CH-SIMS style zero-padded names (label.csv says
-clip 1, the file is 0001.wav), so both layouts of SPEC §4 are exercised.
+clip 1, the file is 0001.wav), so both MMSA layouts are exercised.
 Positive sentences get positive labels; `label_T`/`label_A` differ from
 `label` so tests can tell which label fed which head.
 """

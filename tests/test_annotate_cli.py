@@ -89,6 +89,7 @@ def test_broken_inputs_are_recorded_and_the_rest_completes(whole_run, annotate_c
     assert "0 bytes" in by_name["zero.mp4"]["message"]
     assert by_name["silent.mp4"]["error_type"] == "NoSpeech" and "no speech" in by_name["silent.mp4"]["message"]
     assert all(r["message"].startswith(r["video_path"]) for r in errors.to_pylist())
+    assert {r["traceback"] for r in errors.to_pylist()} == {""}  # bad files, said in the message: no bug to trace
 
 
 def test_configuration_and_version_travel_with_the_output(whole_run) -> None:

@@ -1,4 +1,4 @@
-"""Metrics against values computed by hand (SPEC §3)."""
+"""Metrics against values computed by hand (the MMSA definitions)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ def row(i: int, n: int, **extra) -> dict:
     return {"video_path": VIDEO.path, "video_id": VIDEO.video_id, "utterance": i, "start": float(i), "end": i + 0.5,
             "text": f"u{i}", "language": "en", "language_probability": 1.0, "asr_confidence": 0.9,
             "score_fused": 0.1, "score_text": 0.2, "score_audio": 0.3, "model_id": "m", "asr_model": "w",
-            "n_utterances": n, "duration": 9.0, "error_stage": "", "error_type": "", "error_message": "", **extra}
+            "n_utterances": n, "duration": 9.0, "error_stage": "", "error_type": "", "error_message": "", "error_traceback": "", **extra}
 
 
 def test_a_video_is_complete_when_all_its_rows_arrived_in_any_order_and_repeats_do_not_count() -> None:
@@ -38,7 +38,25 @@ def test_one_failed_utterance_fails_its_video() -> None:
 def test_an_early_failure_is_the_only_row_of_its_video() -> None:
     result = _Collector().add(row(-1, 0, error_stage="demux", error_type="DemuxError", error_message="x"), VIDEO)
     assert result.error == {"video_path": VIDEO.path, "video_id": VIDEO.video_id, "stage": "demux",
-                            "error_type": "DemuxError", "message": "x"}
+                            "error_type": "DemuxError", "message": "x", "traceback": ""}
+
+
+def _bug() -> float:
+    return 1 / 0
+
+
+def test_an_unexpected_error_keeps_its_traceback_and_a_bad_file_does_not_need_one() -> None:
+    from pipelines.demux import DemuxError
+    from pipelines.engine import NoSpeech, _failure
+
+    try:
+        _bug()
+    except ZeroDivisionError as err:
+        failure = _failure("/v.mp4", "asr", err)
+    assert failure["error_message"] == "/v.mp4: division by zero" and failure["error_type"] == "ZeroDivisionError"
+    assert "in _bug" in failure["error_traceback"] and "return 1 / 0" in failure["error_traceback"]
+    assert _failure("/v.mp4", "segment", NoSpeech("/v.mp4: silent"))["error_traceback"] == ""
+    assert _failure("/v.mp4", "demux", DemuxError("/v.mp4: no audio stream"))["error_traceback"] == ""
 
 
 @pytest.mark.parametrize(("requested", "has_gpu", "device", "expected"), [

@@ -1,4 +1,4 @@
-"""Output tables: SPEC §4 schema, nulls for missing values, metadata, atomic replacement."""
+"""Output tables: the README's schema, nulls for missing values, metadata, atomic replacement."""
 
 from __future__ import annotations
 

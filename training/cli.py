@@ -8,7 +8,7 @@
 
 CORPUS is an MMSA-layout directory (label.csv + Raw/ or wav/) or a label.csv
 itself; a text-only run needs no media. Every training option defaults to
-the paper (SPEC §2) unless `--config` names a saved `train_config.json`;
+the paper unless `--config` names a saved `train_config.json`;
 options given on the command line override it.
 """
 
@@ -53,7 +53,8 @@ def _common_options(command: Callable) -> Callable:
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
                      help="Run directory; an interrupted run in it is resumed."),
         click.option("--language", type=click.Choice(["en", "zh"]), default="en", show_default=True,
-                     help="The paper's encoder pair for this language (SPEC §2)."),
+                     help="The paper's encoder pair for this language (en: RoBERTa-large + Data2Vec-audio; zh: Chinese "
+                          "RoBERTa + HuBERT; paper section 3.1)."),
         click.option("--text-encoder", help="Hub id, local directory or packaged: alias of the text encoder."),
         click.option("--audio-encoder", help="Hub id, local directory or packaged: alias of the audio encoder."),
         click.option("--fusion-layers", type=click.IntRange(min=1), help="Fusion layers. [default: 5]"),

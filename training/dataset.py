@@ -1,4 +1,4 @@
-"""Labelled corpora in the MMSA raw layout (SPEC §4), read and validated.
+"""Labelled corpora in the MMSA raw layout (README, "Corpora"), read and validated.
 
     <root>/label.csv                      video_id, clip_id, text, label, [label_T, label_A, label_V, annotation], mode
     <root>/Raw/<video_id>/<clip_id>.mp4   (or wav/<video_id>/<clip_id>.wav)

@@ -7,7 +7,7 @@
     <out>/summary.json, summary.md   mean ± std over seeds
     <out>/skipped_media.txt          clips left out with --skip-bad-media, and why
 
-Model selection and the headline metrics use the fused head (SPEC §2); the
+Model selection and the headline metrics use the fused head (paper section 4.2); the
 text and audio heads are evaluated too, since after multi-loss training each
 is a single-modality model on its own (paper Table 5).
 
