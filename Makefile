@@ -3,18 +3,27 @@
 #   make test   set up, then run the whole test suite (what CI runs)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-done
 
-.PHONY: setup demo test test-fast
+.PHONY: setup demo test test-fast lint
 
-setup:
+# Set-up runs again only when its inputs change (or the environment is missing).
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
+	touch $@
 
 demo: setup
 	$(PY) -m annotate.demo --workdir demo
 
-test: setup
+test: setup lint
 	$(PY) -m pytest
 
 # Everything except the slow real-model and multi-process tests.
-test-fast:
+test-fast: setup
 	$(PY) -m pytest -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

@@ -51,6 +51,10 @@ from pipelines.write import UTTERANCES, read_metadata
 from .cli import CannotStart
 from .config import TOOL, tool_version
 
+
+class ExportError(ValueError):
+    """An export that cannot start: unreadable scores, or an --out that already holds people's labels."""
+
 COLUMNS = ("video_id", "clip_id", "text", "label", "annotation", "mode", "video_path", "start", "end", "model_score")
 SPLITS = ("train", "valid", "test")
 
@@ -103,11 +107,11 @@ def export(scores_file: Path, out: Path, *, fractions: Sequence[float] = (0.8, 0
            prefill: bool = True, workers: int = 2) -> ExportSummary:
     label_file = out / "label.csv"
     if label_file.exists():
-        raise CannotStart(f"{label_file} exists and may hold people's labels; choose another --out")
+        raise ExportError(f"{label_file} exists and may hold people's labels; choose another --out")
     try:
         table = pq.read_table(scores_file, columns=[f.name for f in UTTERANCES])
     except (OSError, ValueError, KeyError) as err:
-        raise CannotStart(f"{scores_file}: not an mmml-annotate output ({err})") from err
+        raise ExportError(f"{scores_file}: not an mmml-annotate output ({err})") from err
     scores = table.to_pylist()
     rows = label_rows(scores, fractions, prefill)
     failed: dict[str, str] = {}
@@ -195,7 +199,10 @@ def main(scores: Path, out: Path, fractions: tuple[float, ...], audio: bool, pre
     Exit status: 0 every transcribed utterance exported; 1 some videos could not be decoded (named on stderr,
     their clips left out); 2 nothing was exported (unreadable SCORES, or --out already holds a label.csv).
     """
-    summary = export(scores, out, fractions=fractions, audio=audio, prefill=prefill, workers=workers)
+    try:
+        summary = export(scores, out, fractions=fractions, audio=audio, prefill=prefill, workers=workers)
+    except ExportError as err:
+        raise CannotStart(str(err)) from err
     for path, why in summary.failed.items():
         click.echo(f"not exported: {path}: {why}", err=True)
     click.echo(

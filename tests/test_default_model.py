@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from tests.shared_data import shared
 from annotate.cli import main as annotate_main
 from mmml.integrity import checkpoint_id
 from mmml.packaged import installed_default_dir
@@ -23,7 +24,6 @@ from pipelines.options import EngineOptions
 from training.cli import main as train_main
 from training.default_model import default_recipe
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FAST = ["--asr-model", "packaged:whisper-tiny.en", "--beam-size", "1", "--no-progress"]
 
 
@@ -53,7 +53,7 @@ def test_mmml_model_names_the_default(empty_cache, annotate_corpus, tmp_path, mo
 
 
 def test_the_recipe_trains_on_the_real_corpora() -> None:
-    recipe = default_recipe(SHARED)
+    recipe = default_recipe(shared("."))
     assert [Path(c.path).name for c in recipe.data.corpora] == ["mosi_label.csv", "mosei_label_trainvalid.csv", "ravdess"]
     assert recipe.data.corpora[2].labels == ("audio",)  # RAVDESS's neutral sentences teach no text head
     assert recipe.model.text.name_or_path == "packaged:all-minilm-l6-v2"
@@ -64,12 +64,12 @@ def small_slice(target: Path) -> Path:
     """The recipe's three corpora, a few clips of each split, as real files."""
     target.mkdir(parents=True)
     for name, per_split in (("mosi_label.csv", 12), ("mosei_label_trainvalid.csv", 12)):
-        _copy_rows(SHARED / name, target / name, per_split)
-    rows = _copy_rows(SHARED / "ravdess" / "label.csv", target / "ravdess" / "label.csv", 8)
+        _copy_rows(shared(name), target / name, per_split)
+    rows = _copy_rows(shared("ravdess") / "label.csv", target / "ravdess" / "label.csv", 8)
     for row in rows:
         media = f"wav/{row['video_id']}/{row['clip_id']}.flac"
         (target / "ravdess" / media).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(SHARED / "ravdess" / media, target / "ravdess" / media)
+        shutil.copy(shared("ravdess") / media, target / "ravdess" / media)
     return target
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_data import shared
 from mmml.tiny import tiny_model_config
 from tests.mmsa_corpus import corpus_rows, write_label_csv
 from training.cli import main
 
-MOSI_LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mosi_label.csv"
 TINY = ["--fusion-layers", "1", "--max-seconds", "2", "--max-tokens", "32", "--dropout", "0.1", "--quiet"]
 
 
@@ -34,9 +34,7 @@ def tiny(tiny_backbones: Path) -> dict[str, str]:
 
 
 def test_text_only_training_on_mosi_labels_needs_no_media(tiny: dict, tmp_path: Path, capsys) -> None:
-    if not MOSI_LABELS.is_file():
-        pytest.skip(f"{MOSI_LABELS} not present")
-    labels = shutil.copy(MOSI_LABELS, tmp_path / "mosi_label.csv")  # a directory with nothing else in it
+    labels = shutil.copy(shared("mosi_label.csv"), tmp_path / "mosi_label.csv")  # a directory with nothing else in it
     out = tmp_path / "run"
     code, stdout, stderr = run(
         ["fit", "--data", str(labels), "--dataset", "mosi", "--modalities", "text", "--text-encoder", tiny["text"],

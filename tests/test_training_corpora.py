@@ -15,6 +15,7 @@ import click
 import pytest
 import torch
 
+from tests.shared_data import shared
 from mmml.losses import multi_loss
 from mmml.model import MMML, Scores
 from mmml.preprocessing import Preprocessor
@@ -27,7 +28,6 @@ from training.dataset import find_media, read_corpus
 from training.examples import Example, collate, prepare_examples
 from training.trainer import Runtime, fit
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def test_a_head_gets_no_loss_from_rows_its_label_does_not_describe() -> None:
@@ -124,9 +124,7 @@ def test_media_in_any_container_are_found_and_decoded(tiny_backbones: Path, mmsa
 
 
 def test_ravdess_loads_as_it_is() -> None:
-    ravdess = SHARED / "ravdess"
-    assert ravdess.is_dir(), f"{ravdess} is missing: the real-data tests need ../shared beside the checkout"
-    corpus = read_corpus(ravdess)
+    corpus = read_corpus(shared("ravdess"))
     assert [len(corpus.split(s)) for s in ("train", "valid", "test")] == [720, 120, 120]
     media = [find_media(corpus.root, clip) for clip in corpus.clips]
     assert all(m is not None and m.suffix == ".flac" for m in media)

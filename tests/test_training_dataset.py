@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_data import shared
 from tests.mmsa_corpus import COLUMNS, corpus_rows, write_label_csv
 from training.dataset import CorpusError, find_media, locate_label_file, read_corpus
 
-MOSI_LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mosi_label.csv"
 
 
 def test_per_modality_labels_feed_their_heads(tmp_path: Path) -> None:
@@ -95,8 +95,6 @@ def test_media_found_in_either_layout_with_zero_padding(mmsa_corpus: Path) -> No
 
 
 def test_real_mosi_labels_read_with_their_splits() -> None:
-    if not MOSI_LABELS.is_file():
-        pytest.skip(f"{MOSI_LABELS} not present")
-    corpus = read_corpus(MOSI_LABELS)
+    corpus = read_corpus(shared("mosi_label.csv"))
     assert [len(corpus.split(s)) for s in ("train", "valid", "test")] == [1281, 229, 685]
     assert corpus.clips[0].text == "anyhow it was really good" and corpus.clips[0].label == 2.4
