@@ -33,59 +33,116 @@ class CannotStart(click.ClickException):
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Parquet file to write (one row per utterance); failures go to <stem>.errors.parquet.")
-@click.option("--model", "checkpoint", default=None, type=click.Path(exists=True, file_okay=False, path_type=str),
-              help="MMML checkpoint directory. [default: $MMML_MODEL, else the model `mmml-train default` installed]")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parquet file to write (one row per utterance); failures go to <stem>.errors.parquet.",
+)
+@click.option(
+    "--model",
+    "checkpoint",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=str),
+    help="MMML checkpoint directory. [default: $MMML_MODEL, else the model `mmml-train default` installed]",
+)
 @click.option("--overwrite", is_flag=True, help="Discard earlier work for --out and start over.")
-@click.option("--transcripts", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
-              help="An earlier mmml-annotate output made with the same ASR and utterance options: its videos keep "
-                   "their utterances and are only re-scored (no ASR); other videos are transcribed as usual.")
+@click.option(
+    "--transcripts",
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    default=None,
+    help="An earlier mmml-annotate output made with the same ASR and utterance options: its videos keep "
+    "their utterances and are only re-scored (no ASR); other videos are transcribed as usual.",
+)
 # ASR
-@click.option("--asr-model", default=_ASR.model,
-              help="faster-whisper model: a name (small, large-v3), a CTranslate2 directory, or packaged:<alias>.")
+@click.option(
+    "--asr-model",
+    default=_ASR.model,
+    help="faster-whisper model: a name (small, large-v3), a CTranslate2 directory, or packaged:<alias>.",
+)
 @click.option("--language", default=None, help="Spoken language code (e.g. en); default: detect per video.")
 @click.option("--compute-type", default=_ASR.compute_type, help="CTranslate2 compute type (int8, float16, ...).")
 @click.option("--beam-size", default=_ASR.beam_size, type=click.IntRange(1))
 @click.option("--asr-batch-size", default=_ASR.batch_size, type=click.IntRange(1), help="30 s windows per ASR batch.")
-@click.option("--asr-threads", default=_ASR.cpu_threads, type=click.IntRange(0),
-              help="CPU threads per ASR worker (0: the cores of the smallest node, at most 8).")
+@click.option(
+    "--asr-threads",
+    default=_ASR.cpu_threads,
+    type=click.IntRange(0),
+    help="CPU threads per ASR worker (0: the cores of the smallest node, at most 8).",
+)
 @click.option("--vad-threshold", default=_ASR.vad_threshold, type=click.FloatRange(0, 1))
-@click.option("--group-videos", default=_ASR.group_videos, type=click.IntRange(1),
-              help="Consecutive videos transcribed together, their speech sharing Whisper windows (1: each alone).")
-@click.option("--group-mb", default=_ASR.group_mb, type=click.IntRange(1),
-              help="At most this many MB of input files per group (a larger file goes alone).")
+@click.option(
+    "--group-videos",
+    default=_ASR.group_videos,
+    type=click.IntRange(1),
+    help="Consecutive videos transcribed together, their speech sharing Whisper windows (1: each alone).",
+)
+@click.option(
+    "--group-mb",
+    default=_ASR.group_mb,
+    type=click.IntRange(1),
+    help="At most this many MB of input files per group (a larger file goes alone).",
+)
 # utterances
-@click.option("--max-utterance", default=None, type=click.FloatRange(0.5),
-              help="Longest utterance, seconds; never more than the model's audio limit, so that every second of "
-                   "an utterance is scored. [default: the model's audio limit, at most 15]")
-@click.option("--min-utterance", default=_SEG.min_seconds, type=click.FloatRange(0),
-              help="Shorter fragments are merged.")
-@click.option("--pause", default=_SEG.pause_seconds, type=click.FloatRange(0),
-              help="A pause this long ends an utterance.")
+@click.option(
+    "--max-utterance",
+    default=None,
+    type=click.FloatRange(0.5),
+    help="Longest utterance, seconds; never more than the model's audio limit, so that every second of "
+    "an utterance is scored. [default: the model's audio limit, at most 15]",
+)
+@click.option(
+    "--min-utterance", default=_SEG.min_seconds, type=click.FloatRange(0), help="Shorter fragments are merged."
+)
+@click.option(
+    "--pause", default=_SEG.pause_seconds, type=click.FloatRange(0), help="A pause this long ends an utterance."
+)
 # scoring
-@click.option("--score-batch-size", default=_SCORE.batch_size, type=click.IntRange(1),
-              help="Utterances per MMML batch.")
-@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda"]),
-              help="Device for ASR and scoring workers (auto: GPU workers when the cluster has GPUs).")
+@click.option(
+    "--score-batch-size", default=_SCORE.batch_size, type=click.IntRange(1), help="Utterances per MMML batch."
+)
+@click.option(
+    "--device",
+    default="auto",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    help="Device for ASR and scoring workers (auto: GPU workers when the cluster has GPUs).",
+)
 # engine
-@click.option("--ray-address", default=None,
-              help="Join this Ray cluster (e.g. ray://host:10001 or host:6379); default: local Ray.")
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Join this Ray cluster (e.g. ray://host:10001 or host:6379); default: local Ray.",
+)
 @click.option("--num-cpus", default=None, type=click.IntRange(1), help="CPUs of the local Ray (default: all).")
-@click.option("--asr-workers", default=None, type=click.IntRange(1),
-              help="ASR workers. [default: as many as the cluster's cores (or GPUs) keep busy]")
+@click.option(
+    "--asr-workers",
+    default=None,
+    type=click.IntRange(1),
+    help="ASR workers. [default: as many as the cluster's cores (or GPUs) keep busy]",
+)
 @click.option("--score-workers", default=_ENGINE.score_workers, type=click.IntRange(1))
 @click.option("--demux-workers", default=_ENGINE.demux_workers, type=click.IntRange(1))
 @click.option("--asr-cpus", default=_ENGINE.asr_cpus, type=click.FloatRange(0), help="Logical CPUs per ASR worker.")
 @click.option("--score-cpus", default=_ENGINE.score_cpus, type=click.FloatRange(0))
-@click.option("--asr-gpus", default=None, type=click.FloatRange(0),
-              help="GPUs per ASR worker (default: 0.5 if GPUs exist).")
-@click.option("--score-gpus", default=None, type=click.FloatRange(0),
-              help="GPUs per scoring worker (default: 0.5 if GPUs exist).")
-@click.option("--object-store-mb", default=_ENGINE.object_store_mb, type=click.IntRange(64),
-              help="Memory budget for audio in flight between stages.")
-@click.option("--timeout", "timeout_s", default=_ENGINE.demux_timeout_s, type=click.FloatRange(1),
-              help="Decoding time limit per file, seconds.")
+@click.option(
+    "--asr-gpus", default=None, type=click.FloatRange(0), help="GPUs per ASR worker (default: 0.5 if GPUs exist)."
+)
+@click.option(
+    "--score-gpus", default=None, type=click.FloatRange(0), help="GPUs per scoring worker (default: 0.5 if GPUs exist)."
+)
+@click.option(
+    "--object-store-mb",
+    default=_ENGINE.object_store_mb,
+    type=click.IntRange(64),
+    help="Memory budget for audio in flight between stages.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=_ENGINE.demux_timeout_s,
+    type=click.FloatRange(1),
+    help="Decoding time limit per file, seconds.",
+)
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, progress: bool, **options) -> None:
     """Annotate videos (files, folders searched recursively, or .txt manifests of paths) with sentiment scores.
@@ -121,19 +178,34 @@ def _config(checkpoint: str, o: dict) -> AnnotateConfig:
         transcripts=str(Path(o["transcripts"]).absolute()) if o["transcripts"] else None,
         score=ScoreOptions(checkpoint=checkpoint, batch_size=o["score_batch_size"], device=score_device),
         asr=ASROptions(
-            model=o["asr_model"], device=asr_device, compute_type=o["compute_type"], beam_size=o["beam_size"],
-            language=o["language"], batch_size=o["asr_batch_size"], cpu_threads=o["asr_threads"],
-            vad_threshold=o["vad_threshold"], group_videos=o["group_videos"], group_mb=o["group_mb"],
+            model=o["asr_model"],
+            device=asr_device,
+            compute_type=o["compute_type"],
+            beam_size=o["beam_size"],
+            language=o["language"],
+            batch_size=o["asr_batch_size"],
+            cpu_threads=o["asr_threads"],
+            vad_threshold=o["vad_threshold"],
+            group_videos=o["group_videos"],
+            group_mb=o["group_mb"],
         ),
         segment=SegmentOptions(
-            max_seconds=o["max_utterance"] or utterance_limit(checkpoint), min_seconds=o["min_utterance"],
+            max_seconds=o["max_utterance"] or utterance_limit(checkpoint),
+            min_seconds=o["min_utterance"],
             pause_seconds=o["pause"],
         ),
         engine=EngineOptions(
-            ray_address=o["ray_address"], num_cpus=o["num_cpus"], asr_workers=o["asr_workers"],
-            score_workers=o["score_workers"], demux_workers=o["demux_workers"], asr_cpus=o["asr_cpus"],
-            score_cpus=o["score_cpus"], asr_gpus=o["asr_gpus"], score_gpus=o["score_gpus"],
-            object_store_mb=o["object_store_mb"], demux_timeout_s=o["timeout_s"],
+            ray_address=o["ray_address"],
+            num_cpus=o["num_cpus"],
+            asr_workers=o["asr_workers"],
+            score_workers=o["score_workers"],
+            demux_workers=o["demux_workers"],
+            asr_cpus=o["asr_cpus"],
+            score_cpus=o["score_cpus"],
+            asr_gpus=o["asr_gpus"],
+            score_gpus=o["score_gpus"],
+            object_store_mb=o["object_store_mb"],
+            demux_timeout_s=o["timeout_s"],
         ),
     )
 
@@ -149,8 +221,12 @@ def _progress_bar(total: int, done: int):
         totals["utterances"] += len(result.rows)
         totals["audio"] += result.audio_seconds
         elapsed = max(time.monotonic() - started, 1e-9)
-        bar.set_postfix(utt=totals["utterances"], audio_h=f"{totals['audio'] / 3600:.2f}",
-                        speed=f"{totals['audio'] / elapsed:.1f}x realtime", refresh=False)
+        bar.set_postfix(
+            utt=totals["utterances"],
+            audio_h=f"{totals['audio'] / 3600:.2f}",
+            speed=f"{totals['audio'] / elapsed:.1f}x realtime",
+            refresh=False,
+        )
         bar.update(1)
         if bar.n >= total:
             bar.close()

@@ -33,19 +33,20 @@ import io
 import json
 import sys
 import wave
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 import numpy as np
 import pyarrow.parquet as pq
 
+from mmml.atomic import replacing_file, write_text_atomic
 from pipelines.demux import decode_audio
 from pipelines.options import SAMPLE_RATE
 from pipelines.segment import utterance_audio
-from mmml.atomic import replacing_file, write_text_atomic
 from pipelines.write import UTTERANCES, read_metadata
 
 from .cli import CannotStart
@@ -54,6 +55,7 @@ from .config import TOOL, tool_version
 
 class ExportError(ValueError):
     """An export that cannot start: unreadable scores, or an --out that already holds people's labels."""
+
 
 COLUMNS = ("video_id", "clip_id", "text", "label", "annotation", "mode", "video_path", "start", "end", "model_score")
 SPLITS = ("train", "valid", "test")
@@ -93,18 +95,32 @@ def label_rows(scores: list[dict[str, Any]], fractions: Sequence[float], prefill
         seen.add(key)
         score = u["score_fused"]
         prefilled = round(score, 1) if prefill and score is not None else None
-        rows.append({
-            "video_id": u["video_id"], "clip_id": str(u["utterance"]), "text": u["text"].strip(),
-            "label": "" if prefilled is None else f"{prefilled:.1f}",
-            "annotation": "" if prefilled is None else annotation_class(prefilled),
-            "mode": split_of(u["video_id"], fractions), "video_path": u["video_path"],
-            "start": u["start"], "end": u["end"], "model_score": "" if score is None else f"{score:.4f}",
-        })
+        rows.append(
+            {
+                "video_id": u["video_id"],
+                "clip_id": str(u["utterance"]),
+                "text": u["text"].strip(),
+                "label": "" if prefilled is None else f"{prefilled:.1f}",
+                "annotation": "" if prefilled is None else annotation_class(prefilled),
+                "mode": split_of(u["video_id"], fractions),
+                "video_path": u["video_path"],
+                "start": u["start"],
+                "end": u["end"],
+                "model_score": "" if score is None else f"{score:.4f}",
+            }
+        )
     return rows
 
 
-def export(scores_file: Path, out: Path, *, fractions: Sequence[float] = (0.8, 0.1, 0.1), audio: bool = True,
-           prefill: bool = True, workers: int = 2) -> ExportSummary:
+def export(
+    scores_file: Path,
+    out: Path,
+    *,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    audio: bool = True,
+    prefill: bool = True,
+    workers: int = 2,
+) -> ExportSummary:
     label_file = out / "label.csv"
     if label_file.exists():
         raise ExportError(f"{label_file} exists and may hold people's labels; choose another --out")
@@ -127,8 +143,11 @@ def export(scores_file: Path, out: Path, *, fractions: Sequence[float] = (0.8, 0
     _write_provenance(out, scores_file, {"split": list(fractions), "audio": audio, "prefill": prefill})
     _write_label_file(rows, label_file)
     return ExportSummary(
-        clips=len(rows), videos=len({r["video_id"] for r in rows}),
-        wordless=sum(1 for u in scores if not u["text"].strip()), failed=failed, label_file=label_file,
+        clips=len(rows),
+        videos=len({r["video_id"] for r in rows}),
+        wordless=sum(1 for u in scores if not u["text"].strip()),
+        failed=failed,
+        label_file=label_file,
     )
 
 
@@ -160,8 +179,13 @@ def _write_provenance(out: Path, scores_file: Path, options: dict[str, Any]) -> 
         source = read_metadata(scores_file)
     except (KeyError, TypeError, ValueError):  # a hand-made scores file without our metadata
         source = None
-    record = {"tool": TOOL, "version": tool_version(), "scores": str(scores_file.absolute()), "options": options,
-              "annotation": source}
+    record = {
+        "tool": TOOL,
+        "version": tool_version(),
+        "scores": str(scores_file.absolute()),
+        "options": options,
+        "annotation": source,
+    }
     write_text_atomic(json.dumps(record, indent=2, sort_keys=True) + "\n", out / "export.json")
 
 
@@ -185,12 +209,20 @@ def _fractions(_ctx: click.Context, _param: click.Parameter, value: str) -> tupl
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.argument("scores", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Corpus directory to create (MMSA layout: label.csv + wav/).")
-@click.option("--split", "fractions", default="0.8,0.1,0.1", callback=_fractions,
-              help="Fractions of videos for train,valid,test.")
-@click.option("--audio/--no-audio", default=True, help="Cut a WAV per clip (--no-audio: label.csv only, "
-              "enough for text-only training).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Corpus directory to create (MMSA layout: label.csv + wav/).",
+)
+@click.option(
+    "--split", "fractions", default="0.8,0.1,0.1", callback=_fractions, help="Fractions of videos for train,valid,test."
+)
+@click.option(
+    "--audio/--no-audio",
+    default=True,
+    help="Cut a WAV per clip (--no-audio: label.csv only, enough for text-only training).",
+)
 @click.option("--prefill/--no-prefill", default=True, help="Start each label at the model's fused score.")
 @click.option("--workers", default=2, type=click.IntRange(1), help="Videos decoded at once.")
 def main(scores: Path, out: Path, fractions: tuple[float, ...], audio: bool, prefill: bool, workers: int) -> None:

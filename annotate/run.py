@@ -33,16 +33,17 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmml.integrity import audio_seconds, checkpoint_id, verify_checkpoint
 from mmml.atomic import write_text_atomic
 from mmml.config import to_dict
+from mmml.integrity import audio_seconds, checkpoint_id, verify_checkpoint
 from pipelines import engine
 from pipelines.discover import Missing, Video, discover
 from pipelines.options import SegmentOptions
@@ -105,7 +106,11 @@ Progress = Callable[[engine.VideoResult], None]
 
 
 def annotate(
-    inputs: Iterable[str], out: str | Path, config: AnnotateConfig, *, overwrite: bool = False,
+    inputs: Iterable[str],
+    out: str | Path,
+    config: AnnotateConfig,
+    *,
+    overwrite: bool = False,
     progress: Callable[[int, int], Progress] | None = None,
 ) -> RunSummary:
     """Annotate every media file `inputs` name into `out`; resume earlier work unless `overwrite`.
@@ -135,14 +140,24 @@ def annotate(
         except (ConnectionError, engine.ClusterTooSmall) as err:
             raise RunError(f"Ray: {err}") from err
 
-    metadata = {"tool": TOOL, "version": tool_version(), "config": to_dict(config), "identity": identity,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    metadata = {
+        "tool": TOOL,
+        "version": tool_version(),
+        "config": to_dict(config),
+        "identity": identity,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     annotated, utterances = _merge(paths, videos, metadata)
     failures = _write_errors(paths, videos, missing, metadata)
     write_text_atomic(json.dumps(metadata, indent=2, sort_keys=True) + "\n", paths.config)
     return RunSummary(
-        videos=len(videos) + len(missing), annotated=annotated, failed=failures, utterances=utterances,
-        skipped=len(unique) - len(todo), out=paths.out, errors=paths.errors,
+        videos=len(videos) + len(missing),
+        annotated=annotated,
+        failed=failures,
+        utterances=utterances,
+        skipped=len(unique) - len(todo),
+        out=paths.out,
+        errors=paths.errors,
     )
 
 
@@ -224,8 +239,9 @@ def _prepare_work_dir(paths: RunPaths, config: AnnotateConfig, identity: dict[st
     paths.work.mkdir(parents=True, exist_ok=True)
     for leftover in paths.work.rglob(".*.partial"):  # a killed run's unfinished writes
         leftover.unlink(missing_ok=True)
-    write_text_atomic(json.dumps({"identity": identity, "config": to_dict(config)}, indent=2, sort_keys=True) + "\n",
-                      state)
+    write_text_atomic(
+        json.dumps({"identity": identity, "config": to_dict(config)}, indent=2, sort_keys=True) + "\n", state
+    )
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -267,8 +283,17 @@ def _merge(paths: RunPaths, videos: list[Video], metadata: dict[str, Any]) -> tu
 
 
 def _write_errors(paths: RunPaths, videos: list[Video], missing: list[Missing], metadata: dict[str, Any]) -> int:
-    rows = [{"video_path": m.path, "video_id": None, "stage": "discover", "error_type": m.error_type,
-             "message": f"{m.path}: {m.message}", "traceback": ""} for m in missing]
+    rows = [
+        {
+            "video_path": m.path,
+            "video_id": None,
+            "stage": "discover",
+            "error_type": m.error_type,
+            "message": f"{m.path}: {m.message}",
+            "traceback": "",
+        }
+        for m in missing
+    ]
     for video in videos:
         part = paths.failed(video.video_id)
         if part.is_file() and not paths.done(video.video_id).is_file():

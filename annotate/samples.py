@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 SAMPLE_RATE = 16_000
 
@@ -26,7 +26,17 @@ def speak(text: str, wav_path: Path, *, voice: str = "en-us", words_per_minute: 
     """Synthesise `text` to a WAV file with espeak-ng."""
     wav_path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(wav_path), "--", text],  # text is never an option
+        [
+            "espeak-ng",
+            "-v",
+            voice,
+            "-s",
+            str(words_per_minute),
+            "-w",
+            str(wav_path),
+            "--",
+            text,
+        ],  # text is never an option
         check=True,
         capture_output=True,
     )
@@ -46,9 +56,7 @@ def concat_with_pauses(wavs: Sequence[Path], out: Path, pause_seconds: float = 1
         inputs += ["-i", str(wav)]
     parts = []
     for i in range(len(wavs)):
-        parts.append(
-            f"[{i}:a]aresample={SAMPLE_RATE},aformat=channel_layouts=mono,apad=pad_dur={pause_seconds}[a{i}]"
-        )
+        parts.append(f"[{i}:a]aresample={SAMPLE_RATE},aformat=channel_layouts=mono,apad=pad_dur={pause_seconds}[a{i}]")
     joined = "".join(f"[a{i}]" for i in range(len(wavs)))
     graph = ";".join(parts) + f";{joined}concat=n={len(wavs)}:v=0:a=1[out]"
     _ffmpeg(inputs + ["-filter_complex", graph, "-map", "[out]", "-ar", str(SAMPLE_RATE), "-ac", "1", str(out)])
@@ -60,10 +68,23 @@ def video_from_audio(wav: Path, mp4: Path, *, size: str = "160x120", rate: int =
     mp4.parent.mkdir(parents=True, exist_ok=True)
     _ffmpeg(
         [
-            "-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}",
-            "-i", str(wav),
-            "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "64k",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size={size}:rate={rate}",
+            "-i",
+            str(wav),
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
             str(mp4),
         ]
     )
@@ -72,8 +93,23 @@ def video_from_audio(wav: Path, mp4: Path, *, size: str = "160x120", rate: int =
 
 def video_without_audio(mp4: Path, seconds: float = 2.0) -> Path:
     """An MP4 with a picture and no audio stream."""
-    _ffmpeg(["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", f"{seconds}",
-             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(mp4)])
+    _ffmpeg(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10",
+            "-t",
+            f"{seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(mp4),
+        ]
+    )
     return mp4
 
 

@@ -47,9 +47,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import psutil
 import pyarrow.parquet as pq
@@ -125,9 +125,23 @@ def baseline(videos: list[Path], asr_model: str, compute_type: str, beam_size: i
 def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Namespace, variant: str) -> Timing:
     """The whole command in a subprocess: Python start-up, local Ray, every worker, the Parquet output."""
     command = [
-        sys.executable, "-m", "annotate", str(videos_dir), "--out", str(out), "--model", str(checkpoint),
-        "--asr-model", args.asr_model, "--compute-type", args.compute_type, "--beam-size", str(args.beam_size),
-        "--overwrite", "--no-progress", *shlex.split(variant),
+        sys.executable,
+        "-m",
+        "annotate",
+        str(videos_dir),
+        "--out",
+        str(out),
+        "--model",
+        str(checkpoint),
+        "--asr-model",
+        args.asr_model,
+        "--compute-type",
+        args.compute_type,
+        "--beam-size",
+        str(args.beam_size),
+        "--overwrite",
+        "--no-progress",
+        *shlex.split(variant),
     ]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     started = time.perf_counter()
@@ -182,8 +196,12 @@ class _ProcessTree(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/annotate-bench"))
-    parser.add_argument("--shape", choices=("long", "short"), default="long",
-                        help="long: --files files of --sentences sentences; short: --clips one-sentence clips of 3-15 s")
+    parser.add_argument(
+        "--shape",
+        choices=("long", "short"),
+        default="long",
+        help="long: --files files of --sentences sentences; short: --clips one-sentence clips of 3-15 s",
+    )
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--sentences", type=int, default=32, help="per file")
     parser.add_argument("--clips", type=int, default=120)
@@ -191,14 +209,26 @@ def main() -> None:
     parser.add_argument("--asr-model", default="packaged:whisper-tiny.en")
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--beam-size", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="CPU threads of the plain loop's Whisper (annotate sizes its own)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="CPU threads of the plain loop's Whisper (annotate sizes its own)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds; medians are reported")
     parser.add_argument("--model", type=Path, default=None, help="MMML checkpoint (default: a tiny random one)")
-    parser.add_argument("--variant", action="append", default=None,
-                        help="extra mmml-annotate options for one timed run (repeatable; default: one plain run)")
-    parser.add_argument("--rescore-model", type=Path, default=None,
-                        help="also time re-scoring the annotate output with this checkpoint via --transcripts (no ASR)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        help="extra mmml-annotate options for one timed run (repeatable; default: one plain run)",
+    )
+    parser.add_argument(
+        "--rescore-model",
+        type=Path,
+        default=None,
+        help="also time re-scoring the annotate output with this checkpoint via --transcripts (no ASR)",
+    )
     args = parser.parse_args()
 
     require_tools()
@@ -231,27 +261,42 @@ def main() -> None:
     base_wall, base_cpu = _median(t.wall for t in plain), _median(t.cpu for t in plain)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                   f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU, load average before "
-                   f"{os.getloadavg()[0]:.1f}",
-        "shape": args.shape, "files": len(videos), "audio_seconds": round(audio_seconds, 1), "utterances": utterances,
-        "asr_model": args.asr_model, "compute_type": args.compute_type, "beam_size": args.beam_size,
-        "threads": args.threads, "repeat": args.repeat,
-        "baseline": {"wall_s": round(base_wall, 1), "cpu_s": round(base_cpu, 1),
-                     "audio_s_per_wall_s": round(audio_seconds / base_wall, 2),
-                     "walls": [round(t.wall, 1) for t in plain], "loads": [round(t.load, 1) for t in plain]},
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU, load average before "
+        f"{os.getloadavg()[0]:.1f}",
+        "shape": args.shape,
+        "files": len(videos),
+        "audio_seconds": round(audio_seconds, 1),
+        "utterances": utterances,
+        "asr_model": args.asr_model,
+        "compute_type": args.compute_type,
+        "beam_size": args.beam_size,
+        "threads": args.threads,
+        "repeat": args.repeat,
+        "baseline": {
+            "wall_s": round(base_wall, 1),
+            "cpu_s": round(base_cpu, 1),
+            "audio_s_per_wall_s": round(audio_seconds / base_wall, 2),
+            "walls": [round(t.wall, 1) for t in plain],
+            "loads": [round(t.load, 1) for t in plain],
+        },
         "annotate": [],
     }
     for variant, timings in runs.items():
         wall, cpu = _median(t.wall for t in timings), _median(t.cpu for t in timings)
-        result["annotate"].append({
-            "options": variant,
-            "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-            "audio_s_per_wall_s": round(audio_seconds / wall, 2),
-            "wall_over_baseline": round(wall / base_wall, 3), "cpu_over_baseline": round(cpu / base_cpu, 3),
-            "peak_pss_mib": round(max(t.pss for t in timings) / 2**20),
-            "peak_rss_mib": round(max(t.rss for t in timings) / 2**20),
-            "walls": [round(t.wall, 1) for t in timings], "loads": [round(t.load, 1) for t in timings],
-        })
+        result["annotate"].append(
+            {
+                "options": variant,
+                "wall_s": round(wall, 1),
+                "cpu_s": round(cpu, 1),
+                "audio_s_per_wall_s": round(audio_seconds / wall, 2),
+                "wall_over_baseline": round(wall / base_wall, 3),
+                "cpu_over_baseline": round(cpu / base_cpu, 3),
+                "peak_pss_mib": round(max(t.pss for t in timings) / 2**20),
+                "peak_rss_mib": round(max(t.rss for t in timings) / 2**20),
+                "walls": [round(t.wall, 1) for t in timings],
+                "loads": [round(t.load, 1) for t in timings],
+            }
+        )
     seconds = scoring_seconds(scores, videos_dir, checkpoint)
     result["scoring_s_one_thread"] = round(seconds, 1)
     result["scoring_share_of_annotate_wall"] = round(seconds / result["annotate"][0]["wall_s"], 3)

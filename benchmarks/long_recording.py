@@ -26,8 +26,8 @@ import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
 from annotate_throughput import LABELS, annotate  # also puts the repository on sys.path
+
 from annotate.samples import concat_with_pauses, require_tools, speak, video_from_audio
 
 
@@ -76,13 +76,24 @@ def main() -> None:
         runs[recording.stem] = {
             "last_utterance_end_s": round(float(pq.read_table(out, columns=["end"]).column("end").to_numpy().max()), 1),
             "utterances": pq.read_metadata(out).num_rows,
-            "wall_s": round(timing.wall, 1), "cpu_s": round(timing.cpu, 1),
-            "peak_pss_mib": round(timing.pss / 2**20), "peak_rss_mib": round(timing.rss / 2**20),
+            "wall_s": round(timing.wall, 1),
+            "cpu_s": round(timing.cpu, 1),
+            "peak_pss_mib": round(timing.pss / 2**20),
+            "peak_rss_mib": round(timing.rss / 2**20),
             "load": round(timing.load, 1),
         }
     short, long = runs.values()
-    print(json.dumps({"asr_model": args.asr_model, "model": str(args.model), "runs": runs,
-                      "pss_long_over_short": round(long["peak_pss_mib"] / short["peak_pss_mib"], 3)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "asr_model": args.asr_model,
+                "model": str(args.model),
+                "runs": runs,
+                "pss_long_over_short": round(long["peak_pss_mib"] / short["peak_pss_mib"], 3),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -35,15 +35,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from annotate.samples import speak  # noqa: E402
 from mmml.config import ModelConfig  # noqa: E402
 from mmml.model import MMML  # noqa: E402
 from mmml.preprocessing import Preprocessor  # noqa: E402
 from mmml.tiny import tiny_model_config  # noqa: E402
-from annotate.samples import speak  # noqa: E402
+from tests.mmsa_corpus import write_label_csv  # noqa: E402
 from training.batching import padding_fraction, training_batches  # noqa: E402
 from training.config import CorpusConfig, DataConfig, OptimConfig, TrainConfig  # noqa: E402
 from training.dataset import read_corpus  # noqa: E402
-from tests.mmsa_corpus import write_label_csv  # noqa: E402
 from training.examples import prepare_examples, sort_lengths  # noqa: E402
 from training.trainer import Runtime, autocast_for, make_optimizer, train_epoch  # noqa: E402
 
@@ -62,7 +62,9 @@ def model_config(name: str, modalities: str, max_tokens: int, workdir: Path) -> 
 def spoken_corpus(data: str, clips: int, root: Path) -> Path:
     """The first `clips` training transcripts of `data`, spoken into wav/<video>/<clip>.wav."""
     train = read_corpus(data).split("train")[:clips]
-    rows = [{"video_id": c.video_id, "clip_id": c.clip_id, "text": c.text, "label": c.label, "mode": "train"} for c in train]
+    rows = [
+        {"video_id": c.video_id, "clip_id": c.clip_id, "text": c.text, "label": c.label, "mode": "train"} for c in train
+    ]
     for clip in train:
         speak(clip.text, root / "wav" / clip.video_id / f"{clip.clip_id}.wav")
     write_label_csv(root / "label.csv", rows, ["video_id", "clip_id", "text", "label", "mode"])
@@ -141,7 +143,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--speak", action="store_true", help="speak the transcripts into a temporary corpus (espeak-ng)")
+    parser.add_argument(
+        "--speak", action="store_true", help="speak the transcripts into a temporary corpus (espeak-ng)"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--model", help=argparse.SUPPRESS)  # child process: measure one pair
     parser.add_argument("--length-batching", type=int, help=argparse.SUPPRESS)
@@ -160,8 +164,10 @@ def main() -> None:
     print("| model | length-aware batching | clips/s | peak memory (MiB) | padding share |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} ({r['modalities']}) | {'on' if r['length_batching'] else 'off'} | "
-              f"{r['clips_per_second']} | {r['peak_memory_mib']} | {r['padding_fraction']:.0%} |")
+        print(
+            f"| {r['model']} ({r['modalities']}) | {'on' if r['length_batching'] else 'off'} | "
+            f"{r['clips_per_second']} | {r['peak_memory_mib']} | {r['padding_fraction']:.0%} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -111,4 +111,3 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
         directory=directory,
         metadata=metadata,
     )
-

@@ -20,9 +20,7 @@ from .atomic import write_text_atomic
 
 T = TypeVar("T")
 
-FusionVariant = Literal[
-    "fused", "concat", "fused+concat", "fused+transformer", "text-only", "audio-only"
-]
+FusionVariant = Literal["fused", "concat", "fused+concat", "fused+transformer", "text-only", "audio-only"]
 FUSION_VARIANTS: tuple[str, ...] = typing.get_args(FusionVariant)
 
 

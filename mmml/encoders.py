@@ -9,7 +9,7 @@ exactly like hub ids.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -7,7 +7,8 @@ Table 4: a weight of 0 turns a head's loss off).
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import torch
 from torch.nn import functional as F

@@ -7,7 +7,7 @@ decimals, so numbers compare directly with published tables.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

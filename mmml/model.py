@@ -63,9 +63,7 @@ class MMML(nn.Module):
 
         variant = config.fusion.variant
         self.fusion = (
-            FusionNetwork(text_width, audio_width, dims, config.fusion.layers)
-            if variant.startswith("fused")
-            else None
+            FusionNetwork(text_width, audio_width, dims, config.fusion.layers) if variant.startswith("fused") else None
         )
         self.readout: nn.Module | None = None
         if variant == "fused+concat":
@@ -81,7 +79,7 @@ class MMML(nn.Module):
         self.fused_head = RegressionHead(fused_width, head_hidden, dropout) if fused_width else None
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> "MMML":
+    def from_config(cls, config: ModelConfig) -> MMML:
         """A new model around the pretrained encoders the config names."""
         text = load_encoder(config.text.name_or_path) if config.uses_text else None
         audio = load_encoder(config.audio.name_or_path) if config.uses_audio else None

@@ -64,7 +64,7 @@ def resolve(name: str) -> str:
     """Turn `packaged:<alias>` into a local directory; return anything else unchanged."""
     if not is_packaged(name):
         return name
-    alias = name[len(PREFIX):]
+    alias = name[len(PREFIX) :]
     if alias in _SINGLE_PACKAGE:
         module, sub = _SINGLE_PACKAGE[alias]
         return str(_package_dir(module, alias) / sub)

@@ -14,7 +14,7 @@ pads to the longest clip instead: faster, but batch-dependent.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -44,9 +44,7 @@ class Preprocessor:
         if feature_extractor is not None:
             rate = getattr(feature_extractor, "sampling_rate", config.audio.sampling_rate)
             if rate != config.audio.sampling_rate:
-                raise ValueError(
-                    f"audio encoder expects {rate} Hz but the config says {config.audio.sampling_rate} Hz"
-                )
+                raise ValueError(f"audio encoder expects {rate} Hz but the config says {config.audio.sampling_rate} Hz")
             if config.audio.normalize is not None:
                 feature_extractor.do_normalize = config.audio.normalize
             if self.is_whisper and config.audio.max_seconds > whisper.MAX_SECONDS:
@@ -56,7 +54,7 @@ class Preprocessor:
                 )
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> "Preprocessor":
+    def from_config(cls, config: ModelConfig) -> Preprocessor:
         """Load the tokenizer and feature extractor that belong to the configured encoders."""
         return cls.from_directories(
             config,
@@ -65,7 +63,7 @@ class Preprocessor:
         )
 
     @classmethod
-    def from_directories(cls, config: ModelConfig, text_dir: str | None, audio_dir: str | None) -> "Preprocessor":
+    def from_directories(cls, config: ModelConfig, text_dir: str | None, audio_dir: str | None) -> Preprocessor:
         tokenizer = AutoTokenizer.from_pretrained(text_dir, trust_remote_code=False) if text_dir else None
         extractor = AutoFeatureExtractor.from_pretrained(audio_dir, trust_remote_code=False) if audio_dir else None
         return cls(config, tokenizer, extractor)
@@ -149,8 +147,13 @@ class Preprocessor:
         """Whisper's log-mel features on a clip-length canvas (not 30 s), with the true sample counts as a mask."""
         length = whisper.padded_length(max(len(c) for c in clips))
         features = self.feature_extractor(
-            clips, sampling_rate=self.config.audio.sampling_rate, padding="max_length", max_length=length,
-            truncation=True, do_normalize=bool(self.config.audio.normalize), return_tensors="pt",
+            clips,
+            sampling_rate=self.config.audio.sampling_rate,
+            padding="max_length",
+            max_length=length,
+            truncation=True,
+            do_normalize=bool(self.config.audio.normalize),
+            return_tensors="pt",
         )["input_features"]
         lengths = torch.tensor([len(c) for c in clips])
         return {"input_features": features, "audio_attention_mask": torch.arange(length)[None, :] < lengths[:, None]}

@@ -96,8 +96,14 @@ def build_tiny_audio_encoder(directory: Path, seed: int = 0, kind: str = "data2v
 def _build_tiny_whisper(directory: Path, seed: int) -> Path:
     """Whisper's real front end (80 log-mel bins, 10 ms hop, stride-2 conv) under a 2-layer, 32-wide encoder."""
     config = WhisperConfig(
-        d_model=HIDDEN, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64, decoder_layers=1,
-        decoder_attention_heads=4, decoder_ffn_dim=64, max_source_positions=1500,
+        d_model=HIDDEN,
+        encoder_layers=2,
+        encoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_layers=1,
+        decoder_attention_heads=4,
+        decoder_ffn_dim=64,
+        max_source_positions=1500,
     )
     torch.manual_seed(seed)
     WhisperEncoder(config).save_pretrained(str(directory))

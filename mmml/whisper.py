@@ -106,7 +106,7 @@ def convert_ctranslate2(source: str | Path, target: str | Path) -> Path:
     spec, variables = read_ctranslate2(source / "model.bin")
     if spec != "WhisperSpec":
         raise ConversionError(f"{source}: a {spec} model, not Whisper")
-    weights = {k[len("encoder/"):]: v for k, v in variables.items() if k.startswith("encoder/")}
+    weights = {k[len("encoder/") :]: v for k, v in variables.items() if k.startswith("encoder/")}
     if any(v.dtype == np.int8 for v in weights.values()):
         raise ConversionError(f"{source}: int8-quantised weights cannot be fine-tuned; use a float16/float32 model")
     layers = len({k.split("/")[0] for k in weights if re.match(r"layer_\d+/", k)})
@@ -140,10 +140,13 @@ def _encoder_state(weights: dict[str, np.ndarray], layers: int, width: int) -> d
         return torch.from_numpy(weights[name].astype(np.float32))
 
     state = {
-        "conv1.weight": tensor("conv1/weight"), "conv1.bias": tensor("conv1/bias"),
-        "conv2.weight": tensor("conv2/weight"), "conv2.bias": tensor("conv2/bias"),
+        "conv1.weight": tensor("conv1/weight"),
+        "conv1.bias": tensor("conv1/bias"),
+        "conv2.weight": tensor("conv2/weight"),
+        "conv2.bias": tensor("conv2/bias"),
         "embed_positions.weight": tensor("position_encodings/encodings"),
-        "layer_norm.weight": tensor("layer_norm/gamma"), "layer_norm.bias": tensor("layer_norm/beta"),
+        "layer_norm.weight": tensor("layer_norm/gamma"),
+        "layer_norm.bias": tensor("layer_norm/beta"),
     }
     for i in range(layers):
         src, dst = f"layer_{i}/", f"layers.{i}."
@@ -154,7 +157,9 @@ def _encoder_state(weights: dict[str, np.ndarray], layers: int, width: int) -> d
             if proj != "k_proj":
                 state[f"{dst}self_attn.{proj}.bias"] = qkv_bias[j]
         pairs = {
-            "self_attn.out_proj": "self_attention/linear_1", "fc1": "ffn/linear_0", "fc2": "ffn/linear_1",
+            "self_attn.out_proj": "self_attention/linear_1",
+            "fc1": "ffn/linear_0",
+            "fc2": "ffn/linear_1",
         }
         for ours, theirs in pairs.items():
             state[f"{dst}{ours}.weight"] = tensor(f"{src}{theirs}/weight")
@@ -209,9 +214,7 @@ def padded_length(longest: int) -> int:
     return -(-total // SAMPLES_PER_FRAME) * SAMPLES_PER_FRAME
 
 
-def encode_whisper(
-    encoder: WhisperEncoder, input_features: torch.Tensor, frame_mask: torch.Tensor
-) -> torch.Tensor:
+def encode_whisper(encoder: WhisperEncoder, input_features: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
     """Hidden states [B, T, H] of clip-length log-mel input [B, mels, 2T], padded frames masked as keys."""
     states = torch.nn.functional.gelu(encoder.conv1(input_features))
     states = torch.nn.functional.gelu(encoder.conv2(states)).permute(0, 2, 1)

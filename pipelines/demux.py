@@ -24,8 +24,9 @@ import select
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import ffmpeg
 import numpy as np
@@ -43,7 +44,10 @@ class TooLong(DemuxError):
 
 
 def decode_audio(
-    path: str | os.PathLike[str], *, sample_rate: int = 16_000, timeout_s: float = 600.0,
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int = 16_000,
+    timeout_s: float = 600.0,
     max_seconds: float | None = None,
 ) -> np.ndarray:
     """The first audio stream of a local media file as float32 mono samples at `sample_rate`.
@@ -61,8 +65,12 @@ def decode_audio(
 
 
 def stream_audio(
-    path: str | os.PathLike[str], *, sample_rate: int = 16_000, block_seconds: float = 30.0,
-    timeout_s: float = 600.0, deadline: bool = False,
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int = 16_000,
+    block_seconds: float = 30.0,
+    timeout_s: float = 600.0,
+    deadline: bool = False,
 ) -> Iterator[np.ndarray]:
     """The first audio stream in blocks of `block_seconds` (the last one shorter): any length in bounded memory.
 
@@ -72,8 +80,9 @@ def stream_audio(
     """
     source = _local_file(path)
     block_bytes = int(block_seconds * sample_rate) * 4
-    process = subprocess.Popen(ffmpeg_command(source, sample_rate), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        ffmpeg_command(source, sample_rate), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     stderr = _Drain(process.stderr)
     limit = time.monotonic() + timeout_s
     produced = False

@@ -22,14 +22,61 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 MEDIA_EXTENSIONS = frozenset(
-    ".3g2 .3gp .aac .ac3 .aif .aiff .amr .ape .asf .au .avi .caf .dts .dv .f4v .flac .flv .m2ts .m4a .m4b "
-    ".m4v .mka .mkv .mov .mp2 .mp3 .mp4 .mpeg .mpg .mts .mxf .oga .ogg .ogv .opus .qt .ra .rm .rmvb .spx "
-    ".ts .vob .wav .weba .webm .wma .wmv .wv".split()
+    [
+        ".3g2",
+        ".3gp",
+        ".aac",
+        ".ac3",
+        ".aif",
+        ".aiff",
+        ".amr",
+        ".ape",
+        ".asf",
+        ".au",
+        ".avi",
+        ".caf",
+        ".dts",
+        ".dv",
+        ".f4v",
+        ".flac",
+        ".flv",
+        ".m2ts",
+        ".m4a",
+        ".m4b",
+        ".m4v",
+        ".mka",
+        ".mkv",
+        ".mov",
+        ".mp2",
+        ".mp3",
+        ".mp4",
+        ".mpeg",
+        ".mpg",
+        ".mts",
+        ".mxf",
+        ".oga",
+        ".ogg",
+        ".ogv",
+        ".opus",
+        ".qt",
+        ".ra",
+        ".rm",
+        ".rmvb",
+        ".spx",
+        ".ts",
+        ".vob",
+        ".wav",
+        ".weba",
+        ".webm",
+        ".wma",
+        ".wmv",
+        ".wv",
+    ]
 )
 MANIFEST_EXTENSIONS = frozenset({".txt", ".lst", ".list"})
 _HASH_SPAN = 1 << 20

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-import traceback
 import math
 import os
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +68,7 @@ class NoSpeech(ValueError):
 
 
 # ---------------------------------------------------------------- stages (Ray-free callables)
+
 
 def demux_group(group: dict[str, Any], timeout_s: float, whole_seconds: float = WHOLE_SECONDS) -> dict[str, Any]:
     """A group's {video_path, video_id, transcript} lists -> the same with each video's audio or decoding error.
@@ -104,8 +106,15 @@ class Transcribe:
     part at a time (`pipelines.parts`), so its audio is never all in memory.
     """
 
-    def __init__(self, asr: ASROptions, segment: SegmentOptions, device: str | None = None,
-                 needs_asr: bool = True, timeout_s: float = 600.0, part_seconds: float = PART_SECONDS) -> None:
+    def __init__(
+        self,
+        asr: ASROptions,
+        segment: SegmentOptions,
+        device: str | None = None,
+        needs_asr: bool = True,
+        timeout_s: float = 600.0,
+        part_seconds: float = PART_SECONDS,
+    ) -> None:
         self.asr, self.segment, self.timeout_s = asr, segment, timeout_s
         self.part_samples = int(part_seconds * SAMPLE_RATE)  # search: a quarter of a part
 
@@ -166,8 +175,15 @@ class Transcribe:
             for i, (fields, audio) in enumerate(pieces):
                 if held is not None:
                     yield held
-                held = {**head, **fields, "utterance": i, "n_utterances": 0, "duration": stream.seconds,
-                        "audio": np.ascontiguousarray(audio), **_NO_ERROR}
+                held = {
+                    **head,
+                    **fields,
+                    "utterance": i,
+                    "n_utterances": 0,
+                    "duration": stream.seconds,
+                    "audio": np.ascontiguousarray(audio),
+                    **_NO_ERROR,
+                }
             if held is None:
                 raise _no_speech_error(path, stream.seconds)
             yield {**held, "n_utterances": held["utterance"] + 1, "duration": stream.seconds}
@@ -206,7 +222,10 @@ class Score:
         todo = np.flatnonzero(batch["error_stage"] == "")
         try:
             scores = self.stage.score(
-                self.checkpoint, [batch["text"][i] for i in todo], [audios[i] for i in todo], self.options.batch_size,
+                self.checkpoint,
+                [batch["text"][i] for i in todo],
+                [audios[i] for i in todo],
+                self.options.batch_size,
                 self.options.amp,
             )
             for name, values in zip(heads, (scores.fused, scores.text, scores.audio)):
@@ -220,8 +239,13 @@ class Score:
 
 # ---------------------------------------------------------------- the Ray pipeline
 
+
 def run(
-    videos: list[Video], asr: ASROptions, segment: SegmentOptions, scoring: ScoreOptions, engine: EngineOptions,
+    videos: list[Video],
+    asr: ASROptions,
+    segment: SegmentOptions,
+    scoring: ScoreOptions,
+    engine: EngineOptions,
     transcripts: Mapping[str, str] | None = None,
 ) -> Iterator[VideoResult]:
     """Annotate `videos` on the connected Ray cluster, yielding each video's result as soon as it is complete.
@@ -240,8 +264,11 @@ def run(
     _check_fits(engine, resources.get("CPU", 0))
     _check_gpus(asr, scoring, engine, resources)
     items = [
-        {"video_path": [v.path for v in group], "video_id": [v.video_id for v in group],
-         "transcript": [transcripts.get(v.video_id, "") for v in group]}
+        {
+            "video_path": [v.path for v in group],
+            "video_id": [v.video_id for v in group],
+            "transcript": [transcripts.get(v.video_id, "") for v in group],
+        }
         for group in groups(videos, asr.group_videos, asr.group_mb * 2**20)
     ]
     has_gpu = resources.get("GPU", 0) > 0
@@ -249,16 +276,34 @@ def run(
     score_gpus = _gpus(engine.score_gpus, has_gpu, scoring.device)
     dataset = (
         ray.data.from_items(items, override_num_blocks=len(items))  # one group per block: bounded streaming
-        .map(demux_group, fn_kwargs={"timeout_s": engine.demux_timeout_s},
-             compute=ray.data.TaskPoolStrategy(size=min(engine.demux_workers, len(items))), num_cpus=engine.demux_cpus)
-        .flat_map(Transcribe, fn_constructor_kwargs={"asr": asr, "segment": segment, "device": _device(asr_gpus),
-                                                 "needs_asr": needs_asr, "timeout_s": engine.demux_timeout_s},
-                  compute=ray.data.ActorPoolStrategy(size=min(engine.asr_workers, len(items))),
-                  num_cpus=engine.asr_cpus, num_gpus=asr_gpus)
-        .map_batches(Score, fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
-                     batch_size=scoring.batch_size, batch_format="numpy",
-                     compute=ray.data.ActorPoolStrategy(size=engine.score_workers),
-                     num_cpus=engine.score_cpus, num_gpus=score_gpus)
+        .map(
+            demux_group,
+            fn_kwargs={"timeout_s": engine.demux_timeout_s},
+            compute=ray.data.TaskPoolStrategy(size=min(engine.demux_workers, len(items))),
+            num_cpus=engine.demux_cpus,
+        )
+        .flat_map(
+            Transcribe,
+            fn_constructor_kwargs={
+                "asr": asr,
+                "segment": segment,
+                "device": _device(asr_gpus),
+                "needs_asr": needs_asr,
+                "timeout_s": engine.demux_timeout_s,
+            },
+            compute=ray.data.ActorPoolStrategy(size=min(engine.asr_workers, len(items))),
+            num_cpus=engine.asr_cpus,
+            num_gpus=asr_gpus,
+        )
+        .map_batches(
+            Score,
+            fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
+            batch_size=scoring.batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=engine.score_workers),
+            num_cpus=engine.score_cpus,
+            num_gpus=score_gpus,
+        )
     )
     by_id = {v.video_id: v for v in videos}
     collector = _Collector()
@@ -296,7 +341,10 @@ def _file_bytes(path: str) -> int:
 
 
 def sized(
-    asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions, nodes: Sequence[Mapping[str, float]],
+    asr: ASROptions,
+    scoring: ScoreOptions,
+    engine: EngineOptions,
+    nodes: Sequence[Mapping[str, float]],
     needs_asr: bool = True,
 ) -> tuple[ASROptions, ScoreOptions, EngineOptions]:
     """ASR workers and their threads, and scoring threads, from the cluster's nodes, where the user left them open.
@@ -408,10 +456,21 @@ def _device(gpus: float) -> str:
 # ---------------------------------------------------------------- rows
 
 _NO_ERROR = {"error_stage": "", "error_type": "", "error_message": "", "error_traceback": ""}
-_EXPECTED = (DemuxError, NoSpeech)  # a bad or silent file, said in its message; anything else is kept with its traceback
+_EXPECTED = (
+    DemuxError,
+    NoSpeech,
+)  # a bad or silent file, said in its message; anything else is kept with its traceback
 _EMPTY_UTTERANCE = {
-    "utterance": -1, "start": np.nan, "end": np.nan, "text": "", "language": "", "language_probability": np.nan,
-    "asr_confidence": np.nan, "asr_model": "", "n_utterances": 0, "duration": 0.0,
+    "utterance": -1,
+    "start": np.nan,
+    "end": np.nan,
+    "text": "",
+    "language": "",
+    "language_probability": np.nan,
+    "asr_confidence": np.nan,
+    "asr_model": "",
+    "n_utterances": 0,
+    "duration": 0.0,
     "audio": np.zeros(0, np.float32),
 }
 
@@ -537,8 +596,22 @@ class _Collector:
         return result
 
 
-_OUTPUT = ("video_path", "video_id", "utterance", "start", "end", "text", "language", "language_probability",
-           "asr_confidence", "score_fused", "score_text", "score_audio", "model_id", "asr_model")
+_OUTPUT = (
+    "video_path",
+    "video_id",
+    "utterance",
+    "start",
+    "end",
+    "text",
+    "language",
+    "language_probability",
+    "asr_confidence",
+    "score_fused",
+    "score_text",
+    "score_audio",
+    "model_id",
+    "asr_model",
+)
 
 
 def _output_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -546,5 +619,11 @@ def _output_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _error_fields(row: dict[str, Any]) -> dict[str, Any]:
-    return {"video_path": row["video_path"], "video_id": row["video_id"], "stage": row["error_stage"],
-            "error_type": row["error_type"], "message": row["error_message"], "traceback": row["error_traceback"]}
+    return {
+        "video_path": row["video_path"],
+        "video_id": row["video_id"],
+        "stage": row["error_stage"],
+        "error_type": row["error_type"],
+        "message": row["error_message"],
+        "traceback": row["error_traceback"],
+    }

@@ -16,8 +16,8 @@ Pure apart from the VAD callable: blocks in, parts out.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -39,8 +39,10 @@ class Part:
 
 
 def parts(
-    blocks: Iterable[np.ndarray], regions_of: Callable[[np.ndarray], Regions],
-    part_samples: int = PART_SECONDS * SAMPLE_RATE, search_samples: int = SEARCH_SECONDS * SAMPLE_RATE,
+    blocks: Iterable[np.ndarray],
+    regions_of: Callable[[np.ndarray], Regions],
+    part_samples: int = PART_SECONDS * SAMPLE_RATE,
+    search_samples: int = SEARCH_SECONDS * SAMPLE_RATE,
 ) -> Iterator[Part]:
     """Consecutive parts of a stream of audio blocks, each ending in a pause."""
     buffer, offset = np.zeros(0, np.float32), 0

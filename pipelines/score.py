@@ -12,8 +12,8 @@ their matrix products run several times faster in half precision.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -47,7 +47,10 @@ def autocast_dtype(device_type: str, amp: bool) -> torch.dtype | None:
 
 @torch.inference_mode()
 def score(
-    checkpoint: Checkpoint, texts: Sequence[str], audios: Sequence[np.ndarray], batch_size: int = 16,
+    checkpoint: Checkpoint,
+    texts: Sequence[str],
+    audios: Sequence[np.ndarray],
+    batch_size: int = 16,
     amp: bool = True,
 ) -> HeadScores:
     """Scores of every (text, audio) pair; empty text or audio counts as that modality missing."""

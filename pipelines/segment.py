@@ -18,8 +18,8 @@ Everything here is pure: words and speech regions in, utterances out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

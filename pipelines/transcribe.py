@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -35,9 +36,9 @@ from faster_whisper.tokenizer import Tokenizer
 from mmml.packaged import resolve
 
 from .options import SAMPLE_RATE, WINDOW_SECONDS, ASROptions
+from .parts import Regions
 from .segment import Word
 from .vad import speech_samples
-from .parts import Regions
 from .windows import Window, pack
 
 _SPACING = 2 * WINDOW_SECONDS  # seconds between windows on faster-whisper's time line (see `_forward`)
@@ -119,16 +120,20 @@ def transcribe_each(
                 owner, start, end = window.video_time(word.start, word.end)
                 words[owner].append(Word(start, end, word.text, word.probability))
             decoded.append(result)
-        yield video, Transcript(
-            sorted(words[video], key=lambda w: w.start),
-            [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in regions[video]],
-            *_language(video, windows, decoded, options),
-            len(audios[video]) / SAMPLE_RATE,
+        yield (
+            video,
+            Transcript(
+                sorted(words[video], key=lambda w: w.start),
+                [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in regions[video]],
+                *_language(video, windows, decoded, options),
+                len(audios[video]) / SAMPLE_RATE,
+            ),
         )
 
 
-def _language(video: int, windows: Sequence[Window], decoded: Sequence[DecodedWindow],
-              options: ASROptions) -> tuple[str, float]:
+def _language(
+    video: int, windows: Sequence[Window], decoded: Sequence[DecodedWindow], options: ASROptions
+) -> tuple[str, float]:
     """The language of the window that holds most of the video's speech."""
     share = [(window.speech_of(video), result) for window, result in zip(windows, decoded)]
     speech, best = max(share, key=lambda pair: pair[0], default=(0, None))
@@ -166,7 +171,9 @@ class WindowPipeline(BatchedInferencePipeline):
 
     def _batch(self, features: np.ndarray, seconds: list[float]) -> list[DecodedWindow]:
         if self.language is not None:
-            return [DecodedWindow(words, self.language, 1.0) for words in self._forward(features, seconds, self.language)]
+            return [
+                DecodedWindow(words, self.language, 1.0) for words in self._forward(features, seconds, self.language)
+            ]
         words = self._forward(features, seconds, self.guess, detect=True)
         detected = self.detected
         # A window detected as another language than the guess was decoded in it, but its words were
@@ -178,7 +185,9 @@ class WindowPipeline(BatchedInferencePipeline):
         self.guess = Counter(language for language, _ in detected).most_common(1)[0][0]
         return [DecodedWindow(w, language, probability) for w, (language, probability) in zip(words, detected)]
 
-    def _forward(self, features: np.ndarray, seconds: list[float], language: str, detect: bool = False) -> list[list[Word]]:
+    def _forward(
+        self, features: np.ndarray, seconds: list[float], language: str, detect: bool = False
+    ) -> list[list[Word]]:
         """One faster-whisper batch.
 
         Windows are placed a minute apart on faster-whisper's time line: its
@@ -189,8 +198,9 @@ class WindowPipeline(BatchedInferencePipeline):
         """
         offsets = [(k + 1) * _SPACING for k in range(len(seconds))]
         metadata = [{"offset": offset, "duration": s, "segments": []} for offset, s in zip(offsets, seconds)]
-        tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe",
-                              language=language)
+        tokenizer = Tokenizer(
+            self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe", language=language
+        )
         self.last_speech_timestamp = 0.0  # word-timing state starts afresh with each batch
         segments = self.forward(features, tokenizer, metadata, replace(self.decoding, multilingual=detect))
         return [
@@ -210,7 +220,10 @@ class WindowPipeline(BatchedInferencePipeline):
         (suppressed tokens, punctuation merging, no temperature fallback) stay its own.
         """
         _, info = self.transcribe(
-            np.zeros(SAMPLE_RATE, np.float32), language="en" if self.model.model.is_multilingual else None,
-            beam_size=self.options.beam_size, word_timestamps=True, clip_timestamps=[{"start": 0.0, "end": 1.0}],
+            np.zeros(SAMPLE_RATE, np.float32),
+            language="en" if self.model.model.is_multilingual else None,
+            beam_size=self.options.beam_size,
+            word_timestamps=True,
+            clip_timestamps=[{"start": 0.0, "end": 1.0}],
         )
         return info.transcription_options

@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -87,8 +88,6 @@ def write_atomic(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     with replacing_file(path) as handle:
         pq.write_table(table, handle, compression="zstd")
     return Path(path)
-
-
 
 
 def write_concatenated(tables: Iterable[pa.Table], schema: pa.Schema, path: str | os.PathLike[str]) -> Path:

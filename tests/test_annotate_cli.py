@@ -135,17 +135,20 @@ def test_resuming_with_other_settings_is_refused_until_overwrite(annotate_corpus
     assert read_metadata(out)["config"]["segment"]["max_seconds"] == 4.0  # the tiny model reads 4 s of audio
     code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "3")
     assert code == 2 and "--overwrite" in output and "segment.max_seconds" in output
-    code, output = annotate(video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "3",
-                            "--overwrite")
+    code, output = annotate(
+        video, "--out", out, "--model", tiny_checkpoint, *FAST, "--max-utterance", "3", "--overwrite"
+    )
     assert code == 0 and "0 from an earlier run" in output
     assert read_metadata(out)["config"]["segment"]["max_seconds"] == 3.0
 
 
-def test_utterances_longer_than_the_audio_the_model_reads_are_refused(annotate_corpus, tiny_checkpoint,
-                                                                      tmp_path) -> None:
+def test_utterances_longer_than_the_audio_the_model_reads_are_refused(
+    annotate_corpus, tiny_checkpoint, tmp_path
+) -> None:
     """Every second of an utterance is scored: a --max-utterance beyond the model's audio limit cannot start."""
-    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
-                            *FAST, "--max-utterance", "6")
+    code, output = annotate(
+        annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint, *FAST, "--max-utterance", "6"
+    )
     assert code == 2 and "--max-utterance 6 s is longer than the 4 s of audio the model scores" in output
     assert not (tmp_path / "s.parquet.parts").exists()
 
@@ -158,14 +161,25 @@ def test_a_bad_checkpoint_stops_before_any_work(annotate_corpus, tmp_path) -> No
 
 
 def test_a_pipeline_the_cluster_cannot_hold_is_refused_not_hung(annotate_corpus, tiny_checkpoint, tmp_path) -> None:
-    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
-                            *FAST, "--asr-workers", "3", "--asr-cpus", "1")
+    code, output = annotate(
+        annotate_corpus.good,
+        "--out",
+        tmp_path / "s.parquet",
+        "--model",
+        tiny_checkpoint,
+        *FAST,
+        "--asr-workers",
+        "3",
+        "--asr-cpus",
+        "1",
+    )
     assert code == 2 and "logical CPUs" in output
 
 
 def test_cuda_on_a_cluster_without_gpus_is_refused_before_any_work(annotate_corpus, tiny_checkpoint, tmp_path) -> None:
-    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
-                            *FAST, "--device", "cuda")
+    code, output = annotate(
+        annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint, *FAST, "--device", "cuda"
+    )
     assert code == 2 and "--device cuda asks for GPUs but the Ray cluster has none" in output
     assert not (tmp_path / "s.parquet").exists() and not list((tmp_path / "s.parquet.parts" / "done").glob("*"))
 
@@ -212,15 +226,34 @@ def test_rescoring_reuses_earlier_utterances_and_transcribes_only_new_videos(
     assert (merged["score_audio"] != merged["score_audio_before"]).all()  # another model scored them
 
 
-def test_transcripts_from_other_asr_or_utterance_settings_are_refused(earlier_output, annotate_corpus, tmp_path,
-                                                                       tiny_checkpoint) -> None:
+def test_transcripts_from_other_asr_or_utterance_settings_are_refused(
+    earlier_output, annotate_corpus, tmp_path, tiny_checkpoint
+) -> None:
     earlier, _, _ = earlier_output
-    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
-                            "--transcripts", earlier, *FAST, "--max-utterance", "3")
+    code, output = annotate(
+        annotate_corpus.good,
+        "--out",
+        tmp_path / "s.parquet",
+        "--model",
+        tiny_checkpoint,
+        "--transcripts",
+        earlier,
+        *FAST,
+        "--max-utterance",
+        "3",
+    )
     assert code == 2 and "segment.max_seconds" in output and str(earlier) in output
     not_an_output = tmp_path / "plain.parquet"
     pq.write_table(pa.table({"x": [1]}), not_an_output)
-    code, output = annotate(annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint,
-                            "--transcripts", not_an_output, *FAST)
+    code, output = annotate(
+        annotate_corpus.good,
+        "--out",
+        tmp_path / "s.parquet",
+        "--model",
+        tiny_checkpoint,
+        "--transcripts",
+        not_an_output,
+        *FAST,
+    )
     assert code == 2 and "not an mmml-annotate output" in output and str(not_an_output) in output
     assert not (tmp_path / "s.parquet").exists()

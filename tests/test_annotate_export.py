@@ -37,10 +37,20 @@ def scores_file(annotate_corpus, tmp_path_factory) -> Path:
 
 def _row(video_path, video_id, utterance, text, start, end, score) -> dict:
     return {
-        "video_path": video_path, "video_id": video_id, "utterance": utterance, "text": text,
-        "start": round(start, 3), "end": round(end, 3), "language": "en", "language_probability": 1.0,
-        "asr_confidence": 0.9, "score_fused": score, "score_text": score, "score_audio": 0.0,
-        "model_id": "m" * 16, "asr_model": "packaged:whisper-tiny.en",
+        "video_path": video_path,
+        "video_id": video_id,
+        "utterance": utterance,
+        "text": text,
+        "start": round(start, 3),
+        "end": round(end, 3),
+        "language": "en",
+        "language_probability": 1.0,
+        "asr_confidence": 0.9,
+        "score_fused": score,
+        "score_text": score,
+        "score_audio": 0.0,
+        "model_id": "m" * 16,
+        "asr_model": "packaged:whisper-tiny.en",
     }
 
 
@@ -56,8 +66,11 @@ def test_export_is_a_corpus_mmml_train_reads_with_clips_cut_at_the_utterance_tim
     code, output = export(scores_file, "--out", out)
     assert code == 1 and GONE in output  # the vanished video is named; the rest is exported
     corpus = read_corpus(out)
-    expected = {(content_id(p), str(i)): s for p, sentences in annotate_corpus.sentences.items()
-                for i, s in enumerate(sentences)}
+    expected = {
+        (content_id(p), str(i)): s
+        for p, sentences in annotate_corpus.sentences.items()
+        for i, s in enumerate(sentences)
+    }
     assert {(c.video_id, c.clip_id) for c in corpus.clips} == set(expected)  # no wordless clip, nothing of GONE
     for clip in corpus.clips:
         text, start, end = expected[(clip.video_id, clip.clip_id)]
@@ -68,7 +81,7 @@ def test_export_is_a_corpus_mmml_train_reads_with_clips_cut_at_the_utterance_tim
             assert (handle.getframerate(), handle.getnchannels(), handle.getsampwidth()) == (16_000, 1, 2)
             pcm = np.frombuffer(handle.readframes(handle.getnframes()), "<i2") / 32767
         source = next(p for p in annotate_corpus.sentences if content_id(p) == clip.video_id)
-        cut = decode_audio(source)[round(round(start, 3) * 16_000):round(round(end, 3) * 16_000)]
+        cut = decode_audio(source)[round(round(start, 3) * 16_000) : round(round(end, 3) * 16_000)]
         assert len(pcm) == len(cut)
         np.testing.assert_allclose(pcm, cut, atol=1.5 / 32767)
 

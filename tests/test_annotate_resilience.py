@@ -3,6 +3,7 @@ and a run that joins a two-node Ray cluster through `--ray-address`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -21,8 +22,17 @@ from tests import media
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["--asr-model", "packaged:whisper-tiny.en", "--beam-size", "1", "--no-progress", "--score-batch-size", "1",
-        "--group-videos", "1"]  # six groups, so that a kill can land between them
+FAST = [
+    "--asr-model",
+    "packaged:whisper-tiny.en",
+    "--beam-size",
+    "1",
+    "--no-progress",
+    "--score-batch-size",
+    "1",
+    "--group-videos",
+    "1",
+]  # six groups, so that a kill can land between them
 SENTENCES = [
     "The first video says something nice.",
     "The second video is rather boring.",
@@ -69,10 +79,8 @@ def kill_tree(process: subprocess.Popen, descendants: list[psutil.Process]) -> N
     process.wait()
     time.sleep(2)
     for child in descendants:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             child.kill()
-        except psutil.NoSuchProcess:
-            pass
 
 
 def assert_complete(out: Path, corpus: Path) -> pd.DataFrame:
@@ -103,8 +111,14 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(corpus, tiny_ch
 
 def test_a_dying_worker_is_retried(corpus, tiny_checkpoint, tmp_path) -> None:
     out = tmp_path / "scores.parquet"
-    run = subprocess.Popen(command(corpus, "--out", out, "--model", tiny_checkpoint, *FAST),
-                           cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        command(corpus, "--out", out, "--model", tiny_checkpoint, *FAST),
+        cwd=REPO,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def asr_worker() -> psutil.Process | None:
         for child in psutil.Process(run.pid).children(recursive=True):
@@ -137,8 +151,19 @@ def two_node_cluster(tmp_path):
     temp_dir = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths have a length limit
     ray = str(Path(sys.executable).with_name("ray"))
     common = {"cwd": REPO, "env": env(), "capture_output": True, "text": True, "timeout": 120}
-    head = subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-                           f"--temp-dir={temp_dir}", "--disable-usage-stats"], **common)
+    head = subprocess.run(
+        [
+            ray,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=1",
+            "--include-dashboard=false",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+        ],
+        **common,
+    )
     assert head.returncode == 0, head.stderr
     address = f"127.0.0.1:{port}"
     try:
@@ -152,15 +177,38 @@ def two_node_cluster(tmp_path):
 def test_joins_an_existing_cluster(two_node_cluster, corpus, tiny_checkpoint, tmp_path) -> None:
     out = tmp_path / "scores.parquet"
     nodes = subprocess.run(
-        [sys.executable, "-c", f"import ray; ray.init(address='{two_node_cluster}'); "
-                               "print(sum(n['Alive'] for n in ray.nodes()))"],
-        cwd=REPO, env=env(), capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            f"import ray; ray.init(address='{two_node_cluster}'); print(sum(n['Alive'] for n in ray.nodes()))",
+        ],
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert nodes.stdout.strip().splitlines()[-1] == "2", nodes.stderr[-2000:]
     run = subprocess.run(
-        command(corpus, "--out", out, "--model", tiny_checkpoint, *FAST, "--ray-address", two_node_cluster,
-                "--asr-cpus", "0.5", "--score-cpus", "0.5"),
-        cwd=REPO, env=env(), capture_output=True, text=True, timeout=400,
+        command(
+            corpus,
+            "--out",
+            out,
+            "--model",
+            tiny_checkpoint,
+            *FAST,
+            "--ray-address",
+            two_node_cluster,
+            "--asr-cpus",
+            "0.5",
+            "--score-cpus",
+            "0.5",
+        ),
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert_complete(out, corpus)
@@ -184,10 +232,8 @@ def _stop_processes_under(temp_dir: Path) -> None:
             pass
     family = {p.pid: p for root in roots for p in [root, *_children(root)]}
     for process in family.values():
-        try:
+        with contextlib.suppress(psutil.Error):
             process.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(list(family.values()), timeout=10)
 
 

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tests.shared_data import shared
 from annotate.cli import main as annotate_main
 from mmml.integrity import checkpoint_id
 from mmml.packaged import installed_default_dir
 from pipelines.engine import start_ray
 from pipelines.options import EngineOptions
+from tests.shared_data import shared
 from training.cli import main as train_main
 from training.default_model import default_recipe
 
@@ -54,7 +54,11 @@ def test_mmml_model_names_the_default(empty_cache, annotate_corpus, tmp_path, mo
 
 def test_the_recipe_trains_on_the_real_corpora() -> None:
     recipe = default_recipe(shared("."))
-    assert [Path(c.path).name for c in recipe.data.corpora] == ["mosi_label.csv", "mosei_label_trainvalid.csv", "ravdess"]
+    assert [Path(c.path).name for c in recipe.data.corpora] == [
+        "mosi_label.csv",
+        "mosei_label_trainvalid.csv",
+        "ravdess",
+    ]
     assert recipe.data.corpora[2].labels == ("audio",)  # RAVDESS's neutral sentences teach no text head
     assert recipe.model.text.name_or_path == "packaged:all-minilm-l6-v2"
     assert recipe.model.audio.name_or_path == "packaged:whisper-tiny.en"
@@ -87,7 +91,9 @@ def _copy_rows(source: Path, target: Path, per_split: int) -> list[dict[str, str
 
 
 @pytest.mark.slow
-def test_headline_command_uses_the_default_built_as_the_readme_builds_it(empty_cache, annotate_corpus, tmp_path) -> None:
+def test_headline_command_uses_the_default_built_as_the_readme_builds_it(
+    empty_cache, annotate_corpus, tmp_path
+) -> None:
     data = small_slice(tmp_path / "data")
     train_main(["default", "--data-dir", str(data), "--out", str(tmp_path / "run"), "--quiet"])
     installed = installed_default_dir()

@@ -47,7 +47,11 @@ def test_round_trip_in_a_fresh_offline_process_gives_identical_scores(tiny_check
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty_hf")}
     out = subprocess.run(
         [sys.executable, "-c", SCORE_SCRIPT, str(tiny_checkpoint), json.dumps(TEXTS)],
-        capture_output=True, text=True, env=env, cwd=REPO, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=True,
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == _score_here(tiny_checkpoint)
 

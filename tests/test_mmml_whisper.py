@@ -121,8 +121,11 @@ def test_fused_checkpoint_with_whisper_round_trips(tiny_backbones: Path, tiny_wh
         before = model(**batch)
     save_checkpoint(tmp_path / "ck", model, preprocessor)
     loaded = load_checkpoint(tmp_path / "ck")
-    assert not any(p.requires_grad for m in (loaded.model.audio_encoder.conv1, loaded.model.audio_encoder.conv2)
-                   for p in m.parameters())  # the convolutional front end stays frozen (paper 3.1)
+    assert not any(
+        p.requires_grad
+        for m in (loaded.model.audio_encoder.conv1, loaded.model.audio_encoder.conv2)
+        for p in m.parameters()
+    )  # the convolutional front end stays frozen (paper 3.1)
     with torch.no_grad():
         after = loaded.model(**loaded.preprocessor(["what a great film", None], [speech, speech[:8000]]))
     for head in ("fused", "text", "audio"):

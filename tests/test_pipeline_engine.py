@@ -12,10 +12,29 @@ VIDEO = Video("/v/a.mp4", "a" * 16)
 
 
 def row(i: int, n: int, **extra) -> dict:
-    return {"video_path": VIDEO.path, "video_id": VIDEO.video_id, "utterance": i, "start": float(i), "end": i + 0.5,
-            "text": f"u{i}", "language": "en", "language_probability": 1.0, "asr_confidence": 0.9,
-            "score_fused": 0.1, "score_text": 0.2, "score_audio": 0.3, "model_id": "m", "asr_model": "w",
-            "n_utterances": n, "duration": 9.0, "error_stage": "", "error_type": "", "error_message": "", "error_traceback": "", **extra}
+    return {
+        "video_path": VIDEO.path,
+        "video_id": VIDEO.video_id,
+        "utterance": i,
+        "start": float(i),
+        "end": i + 0.5,
+        "text": f"u{i}",
+        "language": "en",
+        "language_probability": 1.0,
+        "asr_confidence": 0.9,
+        "score_fused": 0.1,
+        "score_text": 0.2,
+        "score_audio": 0.3,
+        "model_id": "m",
+        "asr_model": "w",
+        "n_utterances": n,
+        "duration": 9.0,
+        "error_stage": "",
+        "error_type": "",
+        "error_message": "",
+        "error_traceback": "",
+        **extra,
+    }
 
 
 def test_a_video_is_complete_when_all_its_rows_arrived_in_any_order_and_repeats_do_not_count() -> None:
@@ -37,8 +56,14 @@ def test_one_failed_utterance_fails_its_video() -> None:
 
 def test_an_early_failure_is_the_only_row_of_its_video() -> None:
     result = _Collector().add(row(-1, 0, error_stage="demux", error_type="DemuxError", error_message="x"), VIDEO)
-    assert result.error == {"video_path": VIDEO.path, "video_id": VIDEO.video_id, "stage": "demux",
-                            "error_type": "DemuxError", "message": "x", "traceback": ""}
+    assert result.error == {
+        "video_path": VIDEO.path,
+        "video_id": VIDEO.video_id,
+        "stage": "demux",
+        "error_type": "DemuxError",
+        "message": "x",
+        "traceback": "",
+    }
 
 
 def _bug() -> float:
@@ -59,9 +84,15 @@ def test_an_unexpected_error_keeps_its_traceback_and_a_bad_file_does_not_need_on
     assert _failure("/v.mp4", "demux", DemuxError("/v.mp4: no audio stream"))["error_traceback"] == ""
 
 
-@pytest.mark.parametrize(("requested", "has_gpu", "device", "expected"), [
-    (None, False, "auto", 0.0), (None, True, "auto", 0.5), (None, True, "cpu", 0.0), (1.0, True, "auto", 1.0),
-])
+@pytest.mark.parametrize(
+    ("requested", "has_gpu", "device", "expected"),
+    [
+        (None, False, "auto", 0.0),
+        (None, True, "auto", 0.5),
+        (None, True, "cpu", 0.0),
+        (1.0, True, "auto", 1.0),
+    ],
+)
 def test_workers_take_gpus_only_where_there_are_some(requested, has_gpu, device, expected) -> None:
     assert _gpus(requested, has_gpu, device) == expected
 
@@ -72,11 +103,14 @@ def test_a_pipeline_larger_than_the_cluster_is_refused() -> None:
         _check_fits(EngineOptions(asr_workers=4), available_cpus=2)
 
 
-@pytest.mark.parametrize(("asr", "scoring", "engine", "named"), [
-    (ASROptions(device="cuda"), ScoreOptions(device="cuda"), EngineOptions(), "--device cuda"),
-    (ASROptions(), ScoreOptions(), EngineOptions(asr_gpus=0.5), "--asr-gpus"),
-    (ASROptions(), ScoreOptions(), EngineOptions(score_gpus=1.0), "--score-gpus"),
-])
+@pytest.mark.parametrize(
+    ("asr", "scoring", "engine", "named"),
+    [
+        (ASROptions(device="cuda"), ScoreOptions(device="cuda"), EngineOptions(), "--device cuda"),
+        (ASROptions(), ScoreOptions(), EngineOptions(asr_gpus=0.5), "--asr-gpus"),
+        (ASROptions(), ScoreOptions(), EngineOptions(score_gpus=1.0), "--score-gpus"),
+    ],
+)
 def test_gpu_work_on_a_cluster_without_gpus_is_refused(asr, scoring, engine, named) -> None:
     with pytest.raises(ClusterTooSmall, match=f"{named} asks for GPUs but the Ray cluster has none \\(2 CPUs\\)"):
         _check_gpus(asr, scoring, engine, {"CPU": 2.0})

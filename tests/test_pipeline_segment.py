@@ -21,7 +21,10 @@ def test_splits_at_sentence_punctuation_and_long_pauses() -> None:
     timed = words("I loved it. Really great! No", step=0.4) + words("punctuation here", start=5.0)
     groups = sentences(timed, pause_seconds=0.8)
     assert ["".join(w.text for w in g).strip() for g in groups] == [
-        "I loved it.", "Really great!", "No", "punctuation here"
+        "I loved it.",
+        "Really great!",
+        "No",
+        "punctuation here",
     ]
 
 
@@ -59,8 +62,12 @@ def test_merging_never_exceeds_the_maximum() -> None:
 
 
 def test_utterances_carry_text_times_and_mean_word_probability() -> None:
-    timed = [Word(0.5, 1.0, " Hello", 0.8), Word(1.0, 1.6, " world.", 0.6), Word(3.0, 3.5, " Bye", 1.0),
-             Word(3.5, 4.4, " now.", 1.0)]
+    timed = [
+        Word(0.5, 1.0, " Hello", 0.8),
+        Word(1.0, 1.6, " world.", 0.6),
+        Word(3.0, 3.5, " Bye", 1.0),
+        Word(3.5, 4.4, " now.", 1.0),
+    ]
     found = utterances(timed, speech=[(0.3, 1.8), (2.8, 4.6)])
     assert [(u.start, u.end, u.text) for u in found] == [(0.5, 1.6, "Hello world."), (3.0, 4.4, "Bye now.")]
     assert found[0].asr_confidence == pytest.approx(0.7)
@@ -78,8 +85,11 @@ def test_speech_without_words_becomes_a_wordless_utterance() -> None:
 def test_long_wordless_speech_is_cut_into_equal_pieces() -> None:
     found = utterances([], speech=[(0.0, 40.0)], options=SegmentOptions(max_seconds=15.0))
     third = pytest.approx(40 / 3)
-    assert [(u.start, u.end) for u in found] == [(0.0, third), (third, pytest.approx(80 / 3)),
-                                                 (pytest.approx(80 / 3), 40.0)]
+    assert [(u.start, u.end) for u in found] == [
+        (0.0, third),
+        (third, pytest.approx(80 / 3)),
+        (pytest.approx(80 / 3), 40.0),
+    ]
 
 
 def test_nothing_in_nothing_out() -> None:

@@ -142,8 +142,9 @@ def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> Non
     assert np.isfinite(scored["score_fused"]).all() and np.isfinite(scored["score_audio"]).all()
     assert np.isfinite(scored["score_text"][:-1]).all() and np.isnan(scored["score_text"][-1])
 
-    group = _demuxed((annotate_corpus.broken / "silent.mp4", "s"), (annotate_corpus.broken / "zero.mp4", "z"),
-                     (video, "v"))
+    group = _demuxed(
+        (annotate_corpus.broken / "silent.mp4", "s"), (annotate_corpus.broken / "zero.mp4", "z"), (video, "v")
+    )
     assert group["error_stage"] == ["", "demux", ""] and group["error_type"][1] == "DemuxError"
     rows = list(transcribe_stage(group))
     errors = sorted((r["video_id"], r["error_stage"], r["error_type"]) for r in rows if r["error_stage"])
@@ -160,14 +161,29 @@ def test_stored_utterances_skip_whisper_entirely(annotate_corpus) -> None:
     stage = Transcribe(ASROptions(model="/no/such/whisper"), SegmentOptions(), needs_asr=False)
     video = next(iter(annotate_corpus.sentences))
     stored = [
-        {"start": 0.25, "end": 1.0, "text": "kept as it was", "language": "en", "language_probability": 0.9,
-         "asr_confidence": 0.8, "asr_model": "earlier-asr"},
-        {"start": 1.5, "end": 2.0, "text": "", "language": "en", "language_probability": 0.9,
-         "asr_confidence": None, "asr_model": "earlier-asr"},
+        {
+            "start": 0.25,
+            "end": 1.0,
+            "text": "kept as it was",
+            "language": "en",
+            "language_probability": 0.9,
+            "asr_confidence": 0.8,
+            "asr_model": "earlier-asr",
+        },
+        {
+            "start": 1.5,
+            "end": 2.0,
+            "text": "",
+            "language": "en",
+            "language_probability": 0.9,
+            "asr_confidence": None,
+            "asr_model": "earlier-asr",
+        },
     ]
     rows = list(stage(_demuxed((video, "v", json.dumps(stored)))))
     assert [(r["utterance"], r["start"], r["end"], r["text"], r["asr_model"]) for r in rows] == [
-        (0, 0.25, 1.0, "kept as it was", "earlier-asr"), (1, 1.5, 2.0, "", "earlier-asr")
+        (0, 0.25, 1.0, "kept as it was", "earlier-asr"),
+        (1, 1.5, 2.0, "", "earlier-asr"),
     ]
     assert rows[0]["asr_confidence"] == 0.8 and np.isnan(rows[1]["asr_confidence"])
     assert [len(r["audio"]) for r in rows] == [12_000, 8_000] and all("transcript" not in r for r in rows)
@@ -177,8 +193,11 @@ def _demuxed(*videos: tuple) -> dict:
     """A demuxed group row, as the pipeline's first stage makes it: (path, video_id[, stored transcript]) each."""
     from pipelines.engine import demux_group
 
-    group = {"video_path": [str(v[0]) for v in videos], "video_id": [v[1] for v in videos],
-             "transcript": [v[2] if len(v) > 2 else "" for v in videos]}
+    group = {
+        "video_path": [str(v[0]) for v in videos],
+        "video_id": [v[1] for v in videos],
+        "transcript": [v[2] if len(v) > 2 else "" for v in videos],
+    }
     return demux_group(group, timeout_s=60)
 
 
@@ -195,7 +214,7 @@ LONG_TALK = [
 
 
 @pytest.fixture(scope="module")
-def long_talk(tmp_path_factory) -> "Path":
+def long_talk(tmp_path_factory):
     from tests import media
 
     return media.spoken_video(LONG_TALK, tmp_path_factory.mktemp("long") / "talk.mp4", pause_seconds=1.0)

@@ -15,17 +15,33 @@ IDENTITY = {"model_id": "m", "score": {}, "asr": {"model": "tiny"}, "segment": {
 
 
 def _row(path: str, video_id: str, utterance: int, start: float, text: str) -> dict:
-    return {"video_path": path, "video_id": video_id, "utterance": utterance, "start": start, "end": start + 1,
-            "text": text, "language": "en", "language_probability": 0.9, "asr_confidence": 0.5 if text else None,
-            "score_fused": 0.0, "score_text": 0.0, "score_audio": 0.0, "model_id": "m", "asr_model": "tiny"}
+    return {
+        "video_path": path,
+        "video_id": video_id,
+        "utterance": utterance,
+        "start": start,
+        "end": start + 1,
+        "text": text,
+        "language": "en",
+        "language_probability": 0.9,
+        "asr_confidence": 0.5 if text else None,
+        "score_fused": 0.0,
+        "score_text": 0.0,
+        "score_audio": 0.0,
+        "model_id": "m",
+        "asr_model": "tiny",
+    }
 
 
 @pytest.fixture
 def earlier(tmp_path):
     rows = [
-        _row("/b.mp4", "b", 1, 3.0, "second"), _row("/b.mp4", "b", 0, 1.0, "first"),
-        _row("/copy of b.mp4", "b", 0, 1.0, "first"), _row("/copy of b.mp4", "b", 1, 3.0, "second"),
-        _row("/a.mp4", "a", 0, 0.0, ""), _row("/c.mp4", "c", 0, 2.0, "unwanted"),
+        _row("/b.mp4", "b", 1, 3.0, "second"),
+        _row("/b.mp4", "b", 0, 1.0, "first"),
+        _row("/copy of b.mp4", "b", 0, 1.0, "first"),
+        _row("/copy of b.mp4", "b", 1, 3.0, "second"),
+        _row("/a.mp4", "a", 0, 0.0, ""),
+        _row("/c.mp4", "c", 0, 2.0, "unwanted"),
     ]
     path = tmp_path / "earlier.parquet"
     write_atomic(with_metadata(utterance_table(rows), {"identity": IDENTITY}), path)

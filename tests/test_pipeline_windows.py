@@ -15,7 +15,8 @@ def test_regions_fill_windows_in_order_with_a_gap_between_videos() -> None:
     windows = pack(regions, capacity=32, gap=3)
     assert [w.pieces for w in windows] == [
         (Piece(0, 0, 10, 0), Piece(0, 20, 25, 10), Piece(1, 5, 15, 18)),  # 15 samples of video 0, a gap, video 1
-        (Piece(2, 0, 32, 0),), (Piece(2, 32, 40, 0),),  # a region longer than a window is cut at the window size
+        (Piece(2, 0, 32, 0),),
+        (Piece(2, 32, 40, 0),),  # a region longer than a window is cut at the window size
     ]
     assert [w.length for w in windows] == [28, 32, 8]
 

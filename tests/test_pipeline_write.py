@@ -9,12 +9,32 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.write import (
-    ERRORS, UTTERANCES, error_table, read_metadata, utterance_table, with_metadata, write_atomic, write_concatenated,
+    ERRORS,
+    UTTERANCES,
+    error_table,
+    read_metadata,
+    utterance_table,
+    with_metadata,
+    write_atomic,
+    write_concatenated,
 )
 
-ROW = dict(video_path="/v/a.mp4", video_id="0123456789abcdef", utterance=0, start=0.5, end=2.0, text="Hi.",
-           language="en", language_probability=0.98, asr_confidence=0.9, score_fused=0.1, score_text=0.2,
-           score_audio=-0.3, model_id="m" * 16, asr_model="packaged:whisper-tiny.en")
+ROW = {
+    "video_path": "/v/a.mp4",
+    "video_id": "0123456789abcdef",
+    "utterance": 0,
+    "start": 0.5,
+    "end": 2.0,
+    "text": "Hi.",
+    "language": "en",
+    "language_probability": 0.98,
+    "asr_confidence": 0.9,
+    "score_fused": 0.1,
+    "score_text": 0.2,
+    "score_audio": -0.3,
+    "model_id": "m" * 16,
+    "asr_model": "packaged:whisper-tiny.en",
+}
 
 
 def test_nan_becomes_null_so_every_reader_sees_a_missing_value() -> None:
@@ -29,8 +49,9 @@ def test_required_values_are_enforced() -> None:
 
 
 def test_metadata_round_trip(tmp_path: Path) -> None:
-    path = write_atomic(with_metadata(utterance_table([ROW]), {"version": "1", "config": {"a": [1, 2]}}),
-                        tmp_path / "o.parquet")
+    path = write_atomic(
+        with_metadata(utterance_table([ROW]), {"version": "1", "config": {"a": [1, 2]}}), tmp_path / "o.parquet"
+    )
     assert read_metadata(path) == {"version": "1", "config": {"a": [1, 2]}}
     assert pq.read_table(path).to_pylist()[0]["text"] == "Hi."
 

@@ -56,7 +56,9 @@ def test_failures_are_returned_with_the_file_named(tmp_path: Path, mmsa_corpus: 
     assert not list((tmp_path / "cache").rglob("*.tmp.npy"))  # nothing half-written left behind
 
 
-def test_cache_entries_do_not_depend_on_the_working_directory(tmp_path: Path, mmsa_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_entries_do_not_depend_on_the_working_directory(
+    tmp_path: Path, mmsa_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     copy = shutil.copy2(mmsa_corpus / "wav" / "vid_b" / "0002.wav", tmp_path / "clip.wav")
     cache = AudioCache(tmp_path / "cache", decoder=CountingDecoder())
     monkeypatch.chdir(tmp_path)

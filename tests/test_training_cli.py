@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.shared_data import shared
 from mmml.tiny import tiny_model_config
 from tests.mmsa_corpus import corpus_rows, write_label_csv
+from tests.shared_data import shared
 from training.cli import main
 
 TINY = ["--fusion-layers", "1", "--max-seconds", "2", "--max-tokens", "32", "--dropout", "0.1", "--quiet"]
@@ -37,8 +37,28 @@ def test_text_only_training_on_mosi_labels_needs_no_media(tiny: dict, tmp_path: 
     labels = shutil.copy(shared("mosi_label.csv"), tmp_path / "mosi_label.csv")  # a directory with nothing else in it
     out = tmp_path / "run"
     code, stdout, stderr = run(
-        ["fit", "--data", str(labels), "--dataset", "mosi", "--modalities", "text", "--text-encoder", tiny["text"],
-         "--max-epochs", "1", "--seeds", "7", "--batch-size", "64", "--lr", "1e-3", "--out", str(out), *TINY],
+        [
+            "fit",
+            "--data",
+            str(labels),
+            "--dataset",
+            "mosi",
+            "--modalities",
+            "text",
+            "--text-encoder",
+            tiny["text"],
+            "--max-epochs",
+            "1",
+            "--seeds",
+            "7",
+            "--batch-size",
+            "64",
+            "--lr",
+            "1e-3",
+            "--out",
+            str(out),
+            *TINY,
+        ],
         capsys,
     )
     assert code == 0, stderr
@@ -47,8 +67,19 @@ def test_text_only_training_on_mosi_labels_needs_no_media(tiny: dict, tmp_path: 
     assert set(result["metrics"]["test"]) == {"fused"}
 
     code, stdout, stderr = run(
-        ["evaluate", str(out / "seed-7" / "best"), "--data", str(labels), "--split", "test", "--dataset", "mosi",
-         "--out", str(tmp_path / "m.json"), "--quiet"],
+        [
+            "evaluate",
+            str(out / "seed-7" / "best"),
+            "--data",
+            str(labels),
+            "--split",
+            "test",
+            "--dataset",
+            "mosi",
+            "--out",
+            str(tmp_path / "m.json"),
+            "--quiet",
+        ],
         capsys,
     )
     assert code == 0, stderr
@@ -62,17 +93,47 @@ def test_text_subnet_of_a_multimodal_checkpoint_runs_without_audio(
 ) -> None:
     out = tmp_path / "run"
     code, _, stderr = run(
-        ["fit", "--data", str(mmsa_corpus), "--dataset", "mosi", "--text-encoder", tiny["text"],
-         "--audio-encoder", tiny["audio"], "--max-epochs", "1", "--seeds", "3", "--batch-size", "8",
-         "--audio-cache", str(tmp_path / "cache"), "--out", str(out), *TINY],
+        [
+            "fit",
+            "--data",
+            str(mmsa_corpus),
+            "--dataset",
+            "mosi",
+            "--text-encoder",
+            tiny["text"],
+            "--audio-encoder",
+            tiny["audio"],
+            "--max-epochs",
+            "1",
+            "--seeds",
+            "3",
+            "--batch-size",
+            "8",
+            "--audio-cache",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+            *TINY,
+        ],
         capsys,
     )
     assert code == 0, stderr
     recorded = json.loads((out / "seed-3" / "result.json").read_text())["metrics"]["test"]
     labels_only = write_label_csv(tmp_path / "no_media" / "label.csv", corpus_rows())
     code, stdout, stderr = run(
-        ["evaluate", str(out / "seed-3" / "best"), "--data", str(labels_only), "--head", "text",
-         "--dataset", "mosi", "--out", str(tmp_path / "text.json"), "--quiet"],
+        [
+            "evaluate",
+            str(out / "seed-3" / "best"),
+            "--data",
+            str(labels_only),
+            "--head",
+            "text",
+            "--dataset",
+            "mosi",
+            "--out",
+            str(tmp_path / "text.json"),
+            "--quiet",
+        ],
         capsys,
     )
     assert code == 0, stderr
@@ -91,9 +152,29 @@ def test_text_subnet_of_a_multimodal_checkpoint_runs_without_audio(
 
 
 def test_experiment_group_prints_one_comparison_table(tiny: dict, mmsa_corpus: Path, tmp_path: Path, capsys) -> None:
-    args = ["experiment", "table4", "--data", str(mmsa_corpus), "--dataset", "mosi", "--text-encoder", tiny["text"],
-            "--audio-encoder", tiny["audio"], "--max-epochs", "1", "--seeds", "1", "--batch-size", "8",
-            "--audio-cache", str(tmp_path / "cache"), "--out", str(tmp_path / "t4"), *TINY]
+    args = [
+        "experiment",
+        "table4",
+        "--data",
+        str(mmsa_corpus),
+        "--dataset",
+        "mosi",
+        "--text-encoder",
+        tiny["text"],
+        "--audio-encoder",
+        tiny["audio"],
+        "--max-epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--batch-size",
+        "8",
+        "--audio-cache",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "t4"),
+        *TINY,
+    ]
     code, stdout, stderr = run(args, capsys)
     assert code == 0, stderr
     lines = stdout.splitlines()
@@ -101,7 +182,10 @@ def test_experiment_group_prints_one_comparison_table(tiny: dict, mmsa_corpus: P
     assert lines[2].startswith("| single-loss |") and lines[3].startswith("| multi-loss |")
     assert "Single-loss vs. multi-loss training (paper Table 4)" in stdout
     assert sorted(p.name for p in (tmp_path / "t4").iterdir()) == [
-        "concat_loss-f1-t0-a0", "concat_loss-f1-t1-a1", "table4.json", "table4.md"
+        "concat_loss-f1-t0-a0",
+        "concat_loss-f1-t1-a1",
+        "table4.json",
+        "table4.md",
     ]
     code, again, stderr = run(args, capsys)  # finished arms are reused, not retrained
     assert code == 0 and again == stdout and stderr.count("already finished") == 2
@@ -111,13 +195,16 @@ def test_malformed_label_file_exits_with_line_and_column(tmp_path: Path, capsys)
     rows = corpus_rows()
     rows[2]["label"] = "positive"
     labels = write_label_csv(tmp_path / "label.csv", rows)
-    code, _, stderr = run(["fit", "--data", str(labels), "--modalities", "text", "--out", str(tmp_path / "r"), "--quiet"], capsys)
+    code, _, stderr = run(
+        ["fit", "--data", str(labels), "--modalities", "text", "--out", str(tmp_path / "r"), "--quiet"], capsys
+    )
     assert code == 1
     assert "line 4, column label: 'positive' is not a number" in stderr and "Traceback" not in stderr
 
 
 def test_conflicting_options_are_refused(tmp_path: Path, capsys) -> None:
     code, _, stderr = run(
-        ["fit", "--data", str(tmp_path), "--modalities", "text", "--variant", "concat", "--out", str(tmp_path / "r")], capsys
+        ["fit", "--data", str(tmp_path), "--modalities", "text", "--variant", "concat", "--out", str(tmp_path / "r")],
+        capsys,
     )
     assert code == 2 and "--modalities text trains the text-only model" in stderr

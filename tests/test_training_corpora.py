@@ -15,19 +15,18 @@ import click
 import pytest
 import torch
 
-from tests.shared_data import shared
 from mmml.losses import multi_loss
 from mmml.model import MMML, Scores
 from mmml.preprocessing import Preprocessor
 from mmml.tiny import tiny_model_config
 from tests.mmsa_corpus import corpus_rows, write_label_csv
+from tests.shared_data import shared
 from training.batching import epoch_members
 from training.cli import parse_corpus
 from training.config import CorpusConfig, DataConfig, OptimConfig, TrainConfig
 from training.dataset import find_media, read_corpus
 from training.examples import Example, collate, prepare_examples
 from training.trainer import Runtime, fit
-
 
 
 def test_a_head_gets_no_loss_from_rows_its_label_does_not_describe() -> None:

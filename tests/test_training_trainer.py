@@ -25,7 +25,7 @@ from tests.media import truncate
 from training import trainer
 from training.config import CorpusConfig, DataConfig, EarlyStopConfig, OptimConfig, TrainConfig, config_dict
 from training.dataset import CorpusError, find_media, read_corpus
-from training.trainer import Runtime, RunError, fit
+from training.trainer import RunError, Runtime, fit
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,9 @@ def config(tiny_backbones: Path, mmsa_corpus: Path, tmp_path_factory: pytest.Tem
 
 
 def quiet(messages: list[str] | None = None) -> Runtime:
-    return Runtime(torch.device("cpu"), progress=False, log=(messages.append if messages is not None else lambda m: None))
+    return Runtime(
+        torch.device("cpu"), progress=False, log=(messages.append if messages is not None else lambda m: None)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,18 +87,27 @@ def test_metrics_files_match_the_metric_functions(trained: Path, mmsa_corpus: Pa
     audios = [decode_audio(find_media(corpus.root, c)) for c in clips]
     with torch.no_grad():
         scores = checkpoint.model(**checkpoint.preprocessor([c.text for c in clips], audios))
-    for head, labels in (("fused", [c.label for c in clips]), ("text", [c.label_text for c in clips]),
-                         ("audio", [c.label_audio for c in clips])):
+    for head, labels in (
+        ("fused", [c.label for c in clips]),
+        ("text", [c.label_text for c in clips]),
+        ("audio", [c.label_audio for c in clips]),
+    ):
         expected = mosi_metrics(getattr(scores, head).numpy(), labels)
         assert result["metrics"]["test"][head] == pytest.approx(expected, abs=2e-4), head
     summary = read(trained / "summary.json")
-    assert summary["test"]["fused"] == {k: {"mean": v, "std": 0.0} for k, v in result["metrics"]["test"]["fused"].items()}
+    assert summary["test"]["fused"] == {
+        k: {"mean": v, "std": 0.0} for k, v in result["metrics"]["test"]["fused"].items()
+    }
 
 
 def test_early_stopping_stops_after_patience(config: TrainConfig, tmp_path: Path) -> None:
     # No epoch can beat the first by 1e9: the run must stop exactly `patience` epochs after epoch 1.
-    stopping = replace(config, early_stop=EarlyStopConfig(patience=1, min_delta=1e9),
-                       optim=replace(config.optim, max_epochs=50), seeds=(1, 2))
+    stopping = replace(
+        config,
+        early_stop=EarlyStopConfig(patience=1, min_delta=1e9),
+        optim=replace(config.optim, max_epochs=50),
+        seeds=(1, 2),
+    )
     summary = fit(stopping, tmp_path, quiet())
     results = [read(tmp_path / f"seed-{s}" / "result.json") for s in (1, 2)]
     for result in results:
@@ -106,7 +117,9 @@ def test_early_stopping_stops_after_patience(config: TrainConfig, tmp_path: Path
     assert summary["test"]["fused"]["Non0_acc_2"]["std"] == pytest.approx(np.std(acc, ddof=1), abs=1e-4)
 
 
-def test_resume_continues_from_the_saved_epoch(config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_continues_from_the_saved_epoch(
+    config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = replace(config, optim=replace(config.optim, max_epochs=2), seeds=(5,))
     fit(run, tmp_path / "straight", quiet())
 
@@ -154,7 +167,11 @@ def broken_corpus(mmsa_corpus: Path, tmp_path: Path) -> Path:
 
 def test_bad_media_are_listed(config: TrainConfig, broken_corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(CorpusError) as error:
-        fit(replace(config, data=replace(config.data, corpora=(CorpusConfig(str(broken_corpus), "mosi"),))), tmp_path / "run", quiet())
+        fit(
+            replace(config, data=replace(config.data, corpora=(CorpusConfig(str(broken_corpus), "mosi"),))),
+            tmp_path / "run",
+            quiet(),
+        )
     message = str(error.value)
     assert "2 clip(s) have missing or undecodable media" in message and "--skip-bad-media" in message
     assert "clip vid_b/2 (line 5): no media file" in message
@@ -162,8 +179,11 @@ def test_bad_media_are_listed(config: TrainConfig, broken_corpus: Path, tmp_path
 
 
 def test_bad_media_can_be_skipped_and_counted(config: TrainConfig, broken_corpus: Path, tmp_path: Path) -> None:
-    skipping = replace(config, data=replace(config.data, corpora=(CorpusConfig(str(broken_corpus), "mosi"),), skip_bad_media=True),
-                       optim=replace(config.optim, max_epochs=1))
+    skipping = replace(
+        config,
+        data=replace(config.data, corpora=(CorpusConfig(str(broken_corpus), "mosi"),), skip_bad_media=True),
+        optim=replace(config.optim, max_epochs=1),
+    )
     messages: list[str] = []
     summary = fit(skipping, tmp_path, quiet(messages))
     assert summary["skipped_clips"] == 2
@@ -176,6 +196,8 @@ def test_skipping_every_clip_of_a_split_is_an_error(config: TrainConfig, mmsa_co
     shutil.copytree(mmsa_corpus, root)
     for clip in read_corpus(root).split("test"):
         find_media(root, clip).unlink()
-    skipping = replace(config, data=replace(config.data, corpora=(CorpusConfig(str(root), "mosi"),), skip_bad_media=True))
+    skipping = replace(
+        config, data=replace(config.data, corpora=(CorpusConfig(str(root), "mosi"),), skip_bad_media=True)
+    )
     with pytest.raises(CorpusError, match=r"no clip of split\(s\) test has usable media"):
         fit(skipping, tmp_path / "run", quiet())

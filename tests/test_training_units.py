@@ -61,7 +61,7 @@ def test_markdown_table_in_the_papers_units() -> None:
     assert format_cell({"mean": 0.8816, "std": 0.0123}) == "88.16 ± 1.23"
     assert format_cell({"mean": 0.6429}) == "64.29"  # one evaluated checkpoint
     cell = {"mean": 0.5, "std": 0.0}
-    table = markdown_table({"multi-loss": {k: cell for k in ("Acc2", "Acc3", "Acc5", "F1", "MAE", "Corr")}}, "sims")
+    table = markdown_table({"multi-loss": dict.fromkeys(("Acc2", "Acc3", "Acc5", "F1", "MAE", "Corr"), cell)}, "sims")
     assert table.splitlines()[0] == "| | Acc2 | Acc3 | Acc5 | F1 | MAE×100 | Corr×100 |"
     assert table.splitlines()[2] == "| multi-loss | " + " | ".join(["50.00 ± 0.00"] * 6) + " |"
 
@@ -90,7 +90,9 @@ def test_experiment_arms_follow_the_paper() -> None:
     table4 = [arm.apply(base) for arm in EXPERIMENTS["table4"].arms]
     assert [run_name(c) for c in table4] == ["concat_loss-f1-t0-a0", "concat_loss-f1-t1-a1"]
     assert [arm.apply(base).model.fusion.variant for arm in EXPERIMENTS["table6"].arms] == [
-        "fused", "fused+concat", "fused+transformer"
+        "fused",
+        "fused+concat",
+        "fused+transformer",
     ]
     assert run_name(EXPERIMENTS["table3"].arms[0].apply(base)) == "text-only"
     assert base.model.fusion.variant == "fused"  # arms never mutate the base configuration

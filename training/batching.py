@@ -10,7 +10,7 @@ run sees exactly the batches an uninterrupted one would have.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

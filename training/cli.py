@@ -18,9 +18,10 @@ import functools
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 import transformers
@@ -40,50 +41,91 @@ MODALITIES = {"text": "text-only", "audio": "audio-only", "text,audio": None, "a
 def _common_options(command: Callable) -> Callable:
     """Options shared by `fit` and `experiment`: data, encoders, optimisation, runtime."""
     options = [
-        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="Start from a saved train_config.json; other options override it."),
-        click.option("--data", multiple=True,
-                     help="Corpus directory (label.csv + Raw/ or wav/) or a label.csv file; repeat to train on "
-                          "several. Per corpus, append ':labels=audio' (its label describes the voice, not the "
-                          "words: the text head learns nothing from it), ':dataset=mosi', ':per_epoch=N' (a fresh "
-                          "draw of N training clips each epoch)."),
-        click.option("--dataset", type=click.Choice(list(DATASETS)),
-                     help="Metric set of every --data without its own: sims for [-1, 1] labels, the MOSI set "
-                          "otherwise. [default: custom]"),
-        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-                     help="Run directory; an interrupted run in it is resumed."),
-        click.option("--language", type=click.Choice(["en", "zh"]), default="en", show_default=True,
-                     help="The paper's encoder pair for this language (en: RoBERTa-large + Data2Vec-audio; zh: Chinese "
-                          "RoBERTa + HuBERT; paper section 3.1)."),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Start from a saved train_config.json; other options override it.",
+        ),
+        click.option(
+            "--data",
+            multiple=True,
+            help="Corpus directory (label.csv + Raw/ or wav/) or a label.csv file; repeat to train on "
+            "several. Per corpus, append ':labels=audio' (its label describes the voice, not the "
+            "words: the text head learns nothing from it), ':dataset=mosi', ':per_epoch=N' (a fresh "
+            "draw of N training clips each epoch).",
+        ),
+        click.option(
+            "--dataset",
+            type=click.Choice(list(DATASETS)),
+            help="Metric set of every --data without its own: sims for [-1, 1] labels, the MOSI set "
+            "otherwise. [default: custom]",
+        ),
+        click.option(
+            "--out",
+            required=True,
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Run directory; an interrupted run in it is resumed.",
+        ),
+        click.option(
+            "--language",
+            type=click.Choice(["en", "zh"]),
+            default="en",
+            show_default=True,
+            help="The paper's encoder pair for this language (en: RoBERTa-large + Data2Vec-audio; zh: Chinese "
+            "RoBERTa + HuBERT; paper section 3.1).",
+        ),
         click.option("--text-encoder", help="Hub id, local directory or packaged: alias of the text encoder."),
         click.option("--audio-encoder", help="Hub id, local directory or packaged: alias of the audio encoder."),
         click.option("--fusion-layers", type=click.IntRange(min=1), help="Fusion layers. [default: 5]"),
         click.option("--dropout", type=click.FloatRange(0, 1), help="Dropout of fusion and heads. [default: 0.3]"),
-        click.option("--max-tokens", type=click.IntRange(min=2), help="Text truncation in tokens. [default: 96 en, 64 zh]"),
+        click.option(
+            "--max-tokens", type=click.IntRange(min=2), help="Text truncation in tokens. [default: 96 en, 64 zh]"
+        ),
         click.option("--max-seconds", type=click.FloatRange(min=0.1), help="Audio truncation in seconds. [default: 6]"),
         click.option("--loss", type=click.Choice(["mse", "l1"]), help="Regression loss. [default: mse]"),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="AdamW learning rate. [default: 1e-5]"),
-        click.option("--fusion-lr", type=click.FloatRange(min=0, min_open=True),
-                     help="Learning rate of the fusion network and heads. [default: --lr]"),
-        click.option("--lr-schedule", type=click.Choice(["constant", "linear"]),
-                     help="linear: learning rates fall to 0 at the end of --max-epochs. [default: constant]"),
+        click.option(
+            "--fusion-lr",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Learning rate of the fusion network and heads. [default: --lr]",
+        ),
+        click.option(
+            "--lr-schedule",
+            type=click.Choice(["constant", "linear"]),
+            help="linear: learning rates fall to 0 at the end of --max-epochs. [default: constant]",
+        ),
         click.option("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay. [default: 0.01]"),
         click.option("--batch-size", type=click.IntRange(min=1), help="Clips per batch. [default: 16]"),
-        click.option("--grad-accumulation", type=click.IntRange(min=1), help="Batches per optimiser step. [default: 1]"),
+        click.option(
+            "--grad-accumulation", type=click.IntRange(min=1), help="Batches per optimiser step. [default: 1]"
+        ),
         click.option("--max-epochs", type=click.IntRange(min=1), help="Upper bound on epochs. [default: 100]"),
         click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience in epochs. [default: 8]"),
-        click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), help="Clip gradients to this norm."),
+        click.option(
+            "--max-grad-norm", type=click.FloatRange(min=0, min_open=True), help="Clip gradients to this norm."
+        ),
         click.option("--seeds", help="Comma-separated seeds. [default: 1111,1112,1113]"),
         click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only). [default: off]"),
-        click.option("--length-batching/--no-length-batching", default=None,
-                     help="Batch clips of similar length together. [default: on]"),
-        click.option("--skip-bad-media", is_flag=True, default=None,
-                     help="Leave out clips whose media is missing or undecodable, and report how many."),
-        click.option("--trim-silence/--no-trim-silence", default=None,
-                     help="Cut training clips to their speech (Silero VAD), as annotation cuts utterances. "
-                          "[default: off]"),
-        click.option("--audio-cache", type=click.Path(file_okay=False),
-                     help="Decoded-audio cache. [default: $MMML_CACHE/audio]"),
+        click.option(
+            "--length-batching/--no-length-batching",
+            default=None,
+            help="Batch clips of similar length together. [default: on]",
+        ),
+        click.option(
+            "--skip-bad-media",
+            is_flag=True,
+            default=None,
+            help="Leave out clips whose media is missing or undecodable, and report how many.",
+        ),
+        click.option(
+            "--trim-silence/--no-trim-silence",
+            default=None,
+            help="Cut training clips to their speech (Silero VAD), as annotation cuts utterances. [default: off]",
+        ),
+        click.option(
+            "--audio-cache", type=click.Path(file_okay=False), help="Decoded-audio cache. [default: $MMML_CACHE/audio]"
+        ),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
@@ -117,10 +159,18 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
     loss = replace(loss, **given(kind="loss", fused="fused_weight", text="text_weight", audio="audio_weight"))
     optim = replace(
         optim,
-        **given(lr="lr", fusion_lr="fusion_lr", lr_schedule="lr_schedule", weight_decay="weight_decay",
-                batch_size="batch_size", grad_accumulation="grad_accumulation",
-                max_epochs="max_epochs", max_grad_norm="max_grad_norm", mixed_precision="amp",
-                length_batching="length_batching"),
+        **given(
+            lr="lr",
+            fusion_lr="fusion_lr",
+            lr_schedule="lr_schedule",
+            weight_decay="weight_decay",
+            batch_size="batch_size",
+            grad_accumulation="grad_accumulation",
+            max_epochs="max_epochs",
+            max_grad_norm="max_grad_norm",
+            mixed_precision="amp",
+            length_batching="length_batching",
+        ),
     )
     stop = replace(stop, **given(patience="patience"))
     seeds = _seeds(options["seeds"]) if options.get("seeds") else base.seeds
@@ -161,7 +211,9 @@ def _variant(modalities: str | None, variant: str | None) -> str | None:
         return variant
     single = MODALITIES[modalities]
     if single and variant and variant != single:
-        raise click.UsageError(f"--modalities {modalities} trains the {single} model; it cannot use --variant {variant}")
+        raise click.UsageError(
+            f"--modalities {modalities} trains the {single} model; it cannot use --variant {variant}"
+        )
     return single or variant
 
 
@@ -180,12 +232,21 @@ def cli() -> None:
 
 @cli.command("fit")
 @_common_options
-@click.option("--modalities", type=click.Choice(list(MODALITIES)),
-              help="text or audio: single-modality baseline. [default: text,audio]")
+@click.option(
+    "--modalities",
+    type=click.Choice(list(MODALITIES)),
+    help="text or audio: single-modality baseline. [default: text,audio]",
+)
 @click.option("--variant", type=click.Choice(FUSION_VARIANTS), help="Fusion variant (paper 3.4). [default: fused]")
-@click.option("--fused-weight", type=click.FloatRange(min=0), help="Loss weight of the fused head (0 = off). [default: 1]")
-@click.option("--text-weight", type=click.FloatRange(min=0), help="Loss weight of the text head (0 = off). [default: 1]")
-@click.option("--audio-weight", type=click.FloatRange(min=0), help="Loss weight of the audio head (0 = off). [default: 1]")
+@click.option(
+    "--fused-weight", type=click.FloatRange(min=0), help="Loss weight of the fused head (0 = off). [default: 1]"
+)
+@click.option(
+    "--text-weight", type=click.FloatRange(min=0), help="Loss weight of the text head (0 = off). [default: 1]"
+)
+@click.option(
+    "--audio-weight", type=click.FloatRange(min=0), help="Loss weight of the audio head (0 = off). [default: 1]"
+)
 def fit_command(**options: Any) -> None:
     """Train one configuration over every seed; resumable; writes summary.json and summary.md."""
     options["variant"] = _variant(options.pop("modalities"), options["variant"])
@@ -199,22 +260,34 @@ def fit_command(**options: Any) -> None:
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--data", required=True, help="Corpus directory or label.csv.")
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
-@click.option("--head", type=click.Choice(["fused", "text", "audio"]), default="fused", show_default=True,
-              help="text: the text subnet alone, no audio needed (paper Table 5).")
+@click.option(
+    "--head",
+    type=click.Choice(["fused", "text", "audio"]),
+    default="fused",
+    show_default=True,
+    help="text: the text subnet alone, no audio needed (paper Table 5).",
+)
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default="custom", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--skip-bad-media", is_flag=True)
 @click.option("--audio-cache", type=click.Path(file_okay=False))
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the metrics as JSON here.")
+@click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics as JSON here."
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
 def evaluate_command(checkpoint: Path, out_file: Path | None, **options: Any) -> None:
     """Metrics of an existing checkpoint on one split of a corpus."""
     result = evaluate_checkpoint(
-        checkpoint, options["data"], options["split"], head=options["head"], dataset=options["dataset"],
-        audio_cache=options["audio_cache"], skip_bad_media=options["skip_bad_media"],
-        batch_size=options["batch_size"], runtime=_runtime(options),
+        checkpoint,
+        options["data"],
+        options["split"],
+        head=options["head"],
+        dataset=options["dataset"],
+        audio_cache=options["audio_cache"],
+        skip_bad_media=options["skip_bad_media"],
+        batch_size=options["batch_size"],
+        runtime=_runtime(options),
     )
     if out_file:
         report.write_json(result, out_file)
@@ -240,12 +313,26 @@ def experiment_command(name: str, **options: Any) -> None:
 
 
 @cli.command("default")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=SHARED_DATA,
-              show_default=True, help="Folder holding mosi_label.csv, mosei_label_trainvalid.csv and ravdess/.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/default"),
-              show_default=True, help="Run directory (resumable).")
-@click.option("--seeds", default=",".join(map(str, RECIPE_SEEDS)), show_default=True,
-              help="Comma-separated seeds; the seed with the best validation MAE becomes the default.")
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=SHARED_DATA,
+    show_default=True,
+    help="Folder holding mosi_label.csv, mosei_label_trainvalid.csv and ravdess/.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/default"),
+    show_default=True,
+    help="Run directory (resumable).",
+)
+@click.option(
+    "--seeds",
+    default=",".join(map(str, RECIPE_SEEDS)),
+    show_default=True,
+    help="Comma-separated seeds; the seed with the best validation MAE becomes the default.",
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
 def default_command(data_dir: Path, out: Path, seeds: str, **options: Any) -> None:

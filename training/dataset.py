@@ -19,9 +19,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 REQUIRED_COLUMNS: tuple[str, ...] = ("video_id", "clip_id", "text", "label", "mode")
@@ -87,7 +87,9 @@ def read_corpus(path: str | Path, *, require_text: bool = True) -> Corpus:
         columns = reader.fieldnames or []
         missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if missing:
-            raise CorpusError(f"{label_file}: missing column(s) {', '.join(missing)} (header has: {', '.join(columns)})")
+            raise CorpusError(
+                f"{label_file}: missing column(s) {', '.join(missing)} (header has: {', '.join(columns)})"
+            )
         clips, problems = [], []
         for row in reader:
             clip, row_problems = _parse_row(row, reader.line_num, require_text)

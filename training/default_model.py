@@ -77,7 +77,9 @@ def best_seed_checkpoint(summary: dict) -> Path:
     return Path(best["checkpoint"])
 
 
-def train_default(out: Path, runtime: Runtime, data_dir: Path = SHARED_DATA, seeds: tuple[int, ...] = RECIPE_SEEDS) -> Path:
+def train_default(
+    out: Path, runtime: Runtime, data_dir: Path = SHARED_DATA, seeds: tuple[int, ...] = RECIPE_SEEDS
+) -> Path:
     """Train the recipe into `out` (resumable) and install its best seed as the default; returns where it lives."""
     summary = fit(default_recipe(data_dir, seeds), out, runtime)
     return install_default(best_seed_checkpoint(summary))

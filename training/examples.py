@@ -9,9 +9,9 @@ counted.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -89,7 +89,8 @@ def prepare_examples(
             )
         )
     usable = {
-        name: [Example(c, entries[c.key], labels) for c in members if c.key in entries] for name, members in clips.items()
+        name: [Example(c, entries[c.key], labels) for c in members if c.key in entries]
+        for name, members in clips.items()
     }
     emptied = [name for name, members in usable.items() if not members and clips[name]]
     if emptied:
@@ -97,9 +98,7 @@ def prepare_examples(
     return Examples(usable, skipped=problems)
 
 
-def _decode(
-    root: Path, clips: list[Clip], cache: AudioCache, progress: bool
-) -> tuple[dict[str, Path], list[str]]:
+def _decode(root: Path, clips: list[Clip], cache: AudioCache, progress: bool) -> tuple[dict[str, Path], list[str]]:
     problems: list[str] = []
     located: list[tuple[Clip, Path]] = []
     index = MediaIndex(root)
@@ -138,7 +137,9 @@ def sort_lengths(examples: Sequence[Example], preprocessor: Preprocessor) -> lis
         lengths = [n + len(tokens) / config.text.max_tokens for n, tokens in zip(lengths, ids)]
     if config.uses_audio and not preprocessor.fixed_canvas:
         limit = preprocessor.max_samples
-        lengths = [n + (min(entry_length(e.audio), limit) / limit if e.audio else 0.0) for n, e in zip(lengths, examples)]
+        lengths = [
+            n + (min(entry_length(e.audio), limit) / limit if e.audio else 0.0) for n, e in zip(lengths, examples)
+        ]
     if config.uses_audio:
         lengths = [n + (0.0 if e.audio else 2.0) for n, e in zip(lengths, examples)]
     return lengths

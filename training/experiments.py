@@ -101,7 +101,13 @@ def run_experiment(name: str, base: TrainConfig, out: Path, runtime: Runtime) ->
         f"{', '.join(str(s) for s in base.seeds)}; accuracies and F1 in %, MAE and Corr ×100."
     )
     table = report.markdown_table(rows, base.data.dataset, caption)
-    comparison = {"experiment": name, "title": experiment.title, "dataset": base.data.dataset, "rows": rows, "runs": runs}
+    comparison = {
+        "experiment": name,
+        "title": experiment.title,
+        "dataset": base.data.dataset,
+        "rows": rows,
+        "runs": runs,
+    }
     report.write_json(comparison, Path(out) / f"{name}.json")
     write_text_atomic(table, Path(out) / f"{name}.md")
     return {**comparison, "markdown": table}

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,17 @@ COLUMNS = {
     "sims": ("Acc2", "Acc3", "Acc5", "F1", "MAE", "Corr"),
 }
 HEADERS = {
-    "Has0_acc_2": "Has0 Acc2", "Has0_F1": "Has0 F1", "Non0_acc_2": "Non0 Acc2", "Non0_F1": "Non0 F1",
-    "Acc2": "Acc2", "Acc3": "Acc3", "Acc5": "Acc5", "Acc7": "Acc7", "F1": "F1", "MAE": "MAE×100", "Corr": "Corr×100",
+    "Has0_acc_2": "Has0 Acc2",
+    "Has0_F1": "Has0 F1",
+    "Non0_acc_2": "Non0 Acc2",
+    "Non0_F1": "Non0 F1",
+    "Acc2": "Acc2",
+    "Acc3": "Acc3",
+    "Acc5": "Acc5",
+    "Acc7": "Acc7",
+    "F1": "F1",
+    "MAE": "MAE×100",
+    "Corr": "Corr×100",
 }
 
 
@@ -81,7 +91,9 @@ def spread(scores: np.ndarray, near: float = 0.05, edges: Sequence[float] = tupl
     low, high = float(scores.min()), float(scores.max())
     counts, _ = np.histogram(np.clip(scores, edges[0], edges[-1]), bins=np.asarray(edges))
     return {
-        "min": round(low, 4), "max": round(high, 4), "std": round(float(scores.std()), 4),
+        "min": round(low, 4),
+        "max": round(high, 4),
+        "std": round(float(scores.std()), 4),
         "share_near_min": round(float(np.mean(scores <= low + near)), 4),
         "share_near_max": round(float(np.mean(scores >= high - near)), 4),
         "histogram": {f"[{a:+.1f}, {b:+.1f})": int(n) for a, b, n in zip(edges[:-1], edges[1:], counts)},

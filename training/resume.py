@@ -57,9 +57,7 @@ def load_resume_point(directory: Path, model: nn.Module, optimizer: torch.optim.
 
 def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
     tensors = {
-        f"{index}.{name}": value.detach().contiguous()
-        if isinstance(value, torch.Tensor)
-        else torch.tensor(value)
+        f"{index}.{name}": value.detach().contiguous() if isinstance(value, torch.Tensor) else torch.tensor(value)
         for index, slots in state_dict["state"].items()
         for name, value in slots.items()
     }

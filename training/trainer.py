@@ -26,9 +26,10 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,8 +107,14 @@ def load_corpora(config: TrainConfig, runtime: Runtime) -> list[CorpusExamples]:
     for name, corpus_config in zip(corpus_names(config.data.corpora), config.data.corpora):
         corpus = read_corpus(corpus_config.path, require_text=config.model.uses_text)
         examples = prepare_examples(
-            corpus, SPLITS, config.model, cache=cache, skip_bad_media=config.data.skip_bad_media,
-            progress=runtime.progress, labels=corpus_config.labels, may_be_empty=("test",),
+            corpus,
+            SPLITS,
+            config.model,
+            cache=cache,
+            skip_bad_media=config.data.skip_bad_media,
+            progress=runtime.progress,
+            labels=corpus_config.labels,
+            may_be_empty=("test",),
         )
         if not config.model.uses_text and not any(e.audio for e in examples.splits["train"]):
             raise ValueError(f"{corpus.label_file}: an audio-only model cannot learn from a corpus without media")
@@ -170,7 +177,11 @@ def train_seed(
     preprocessor = Preprocessor.from_config(config.model)
     optimizer = make_optimizer(model, config)
     progress = load_resume_point(directory / "resume", model, optimizer) or {
-        "epoch": 0, "best_loss": None, "best_epoch": 0, "bad_epochs": 0, "history": []
+        "epoch": 0,
+        "best_loss": None,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "history": [],
     }
     train = [e for c in corpora for e in c.examples.splits["train"]]
     valid = [c.examples.splits["valid"] for c in corpora]
@@ -186,19 +197,33 @@ def train_seed(
         epoch = progress["epoch"] + 1
         started = time.perf_counter()
         members = epoch_members(
-            [len(c.examples.splits["train"]) for c in corpora], [c.config.per_epoch for c in corpora],
-            seed=seed, epoch=epoch,
+            [len(c.examples.splits["train"]) for c in corpora],
+            [c.config.per_epoch for c in corpora],
+            seed=seed,
+            epoch=epoch,
         )
         batches = [
             [members[i] for i in batch]
             for batch in training_batches(
-                [train_lengths[i] for i in members], config.optim.batch_size, seed=seed, epoch=epoch,
+                [train_lengths[i] for i in members],
+                config.optim.batch_size,
+                seed=seed,
+                epoch=epoch,
                 length_aware=config.optim.length_batching,
             )
         ]
         schedule = lr_schedule(config, epoch, len(batches))
         train_loss = train_epoch(
-            model, optimizer, scaler, amp, train, batches, preprocessor, config, runtime, f"seed {seed} epoch {epoch}",
+            model,
+            optimizer,
+            scaler,
+            amp,
+            train,
+            batches,
+            preprocessor,
+            config,
+            runtime,
+            f"seed {seed} epoch {epoch}",
             schedule,
         )
         train_seconds = time.perf_counter() - started
@@ -207,7 +232,9 @@ def train_seed(
         if improved:
             progress.update(best_loss=valid_loss, best_epoch=epoch, bad_epochs=0)
             save_checkpoint(
-                directory / "best", model, preprocessor,
+                directory / "best",
+                model,
+                preprocessor,
                 metadata={"train_config": config_dict(config), "seed": seed, "epoch": epoch, "valid_loss": valid_loss},
             )
         else:
@@ -514,8 +541,12 @@ def evaluate_checkpoint(
     needed = replace(config, fusion=replace(config.fusion, variant="text-only")) if head == "text" else config
     cache = AudioCache(audio_cache, sample_rate=config.audio.sampling_rate, trim_silence=_trimmed(checkpoint.metadata))
     examples = prepare_examples(
-        corpus, [split], needed, cache=cache,
-        skip_bad_media=skip_bad_media, progress=runtime.progress,
+        corpus,
+        [split],
+        needed,
+        cache=cache,
+        skip_bad_media=skip_bad_media,
+        progress=runtime.progress,
     )
     clips = examples.splits[split]
     scores = predict(checkpoint.model, checkpoint.preprocessor, clips, runtime.device, batch_size)[head]
