@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	touch $@
 
 demo: setup
-	$(PY) -m annotate.demo --workdir demo
+	$(PY) -m samples.demo --workdir demo
 
 test: setup lint
 	$(PY) -m pytest

@@ -48,6 +48,7 @@ from pipelines.demux import decode_audio
 from pipelines.options import SAMPLE_RATE
 from pipelines.segment import utterance_audio
 from pipelines.write import UTTERANCES, read_metadata
+from training.dataset import SPLITS
 
 from .cli import CannotStart
 from .config import TOOL, tool_version
@@ -58,7 +59,6 @@ class ExportError(ValueError):
 
 
 COLUMNS = ("video_id", "clip_id", "text", "label", "annotation", "mode", "video_path", "start", "end", "model_score")
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)

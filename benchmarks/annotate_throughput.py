@@ -57,9 +57,9 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from annotate.samples import concat_with_pauses, require_tools, speak, video_from_audio  # noqa: E402
-from mmml.packaged import resolve  # noqa: E402
+from mmml.packaged import OFFLINE_ENV, resolve  # noqa: E402
 from pipelines.demux import decode_audio  # noqa: E402
+from samples.media import concat_with_pauses, require_tools, speak, video_from_audio  # noqa: E402
 
 LABELS = REPO.parent / "shared" / "data" / "mosi_label.csv"
 MOSEI = REPO.parent / "shared" / "data" / "mosei_label_trainvalid.csv"
@@ -143,7 +143,7 @@ def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Names
         "--no-progress",
         *shlex.split(variant),
     ]
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, **OFFLINE_ENV}
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     tree = _ProcessTree(process.pid)

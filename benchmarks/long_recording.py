@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from annotate_throughput import LABELS, annotate  # also puts the repository on sys.path
 
-from annotate.samples import concat_with_pauses, require_tools, speak, video_from_audio
+from samples.media import concat_with_pauses, require_tools, speak, video_from_audio
 
 
 def build(folder: Path, minutes: int, loops: int) -> tuple[Path, Path]:

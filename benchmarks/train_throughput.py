@@ -35,11 +35,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotate.samples import speak  # noqa: E402
 from mmml.config import ModelConfig  # noqa: E402
 from mmml.model import MMML  # noqa: E402
 from mmml.preprocessing import Preprocessor  # noqa: E402
 from mmml.tiny import tiny_model_config  # noqa: E402
+from samples.media import speak  # noqa: E402
 from tests.mmsa_corpus import write_label_csv  # noqa: E402
 from training.batching import padding_fraction, training_batches  # noqa: E402
 from training.config import CorpusConfig, DataConfig, OptimConfig, TrainConfig  # noqa: E402

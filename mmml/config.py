@@ -20,6 +20,9 @@ from .atomic import write_text_atomic
 
 T = TypeVar("T")
 
+SAMPLE_RATE = 16_000  # Hz: what Whisper, Silero VAD and the paper's audio encoders read; the project's one rate
+
+LossKind = Literal["mse", "l1"]  # the multi-loss terms: paper L2, the authors' code L1
 FusionVariant = Literal["fused", "concat", "fused+concat", "fused+transformer", "text-only", "audio-only"]
 FUSION_VARIANTS: tuple[str, ...] = typing.get_args(FusionVariant)
 
@@ -38,7 +41,7 @@ class AudioEncoderConfig:
 
     name_or_path: str = "facebook/data2vec-audio-base"
     max_seconds: float = 6.0  # authors: 6 s, longer clips are truncated
-    sampling_rate: int = 16_000
+    sampling_rate: int = SAMPLE_RATE
     # Zero-mean unit-variance waveforms per clip; None keeps the encoder's own convention
     # (its feature extractor's do_normalize: on for Data2Vec, off for Whisper).
     normalize: bool | None = None

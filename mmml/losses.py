@@ -8,14 +8,13 @@ Table 4: a weight of 0 turns a head's loss off).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import torch
 from torch.nn import functional as F
 
+from .config import LossKind
 from .model import Scores
 
-LossKind = Literal["mse", "l1"]
 HEADS = ("fused", "text", "audio")
 
 

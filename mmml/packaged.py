@@ -37,6 +37,8 @@ def cache_dir() -> Path:
 
 
 MODEL_ENV = "MMML_MODEL"
+# A process that must run on packaged models only (tests, benchmarks, CI): no hub, and a private local Ray.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RAY_AUTH_MODE": "disabled"}
 HOW_TO_GET_A_MODEL = (
     "no MMML model: pass --model CHECKPOINT, set MMML_MODEL, or build the default one with "
     "`mmml-train default` (a few minutes on a CPU; `make demo` does it too)"

@@ -26,7 +26,7 @@ from transformers import (
 )
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from .config import AudioEncoderConfig, FusionConfig, FusionVariant, ModelConfig, TextEncoderConfig
+from .config import SAMPLE_RATE, AudioEncoderConfig, FusionConfig, FusionVariant, ModelConfig, TextEncoderConfig
 
 HIDDEN = 32
 _SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -88,7 +88,7 @@ def build_tiny_audio_encoder(directory: Path, seed: int = 0, kind: str = "data2v
     )
     _save_random(config, directory, seed)
     Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16_000, padding_value=0.0, do_normalize=True, return_attention_mask=True
+        feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True, return_attention_mask=True
     ).save_pretrained(str(directory))
     return directory
 

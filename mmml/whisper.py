@@ -32,13 +32,14 @@ from transformers import WhisperConfig, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .atomic import publish_directory, staging_directory
+from .config import SAMPLE_RATE
 
 HOP = 160  # samples per mel frame at 16 kHz (10 ms)
 SAMPLES_PER_FRAME = 2 * HOP  # the second convolution has stride 2: one encoder frame per 20 ms
 # Zeros after every clip: covers the STFT window (400 samples, centred) and the receptive field of
 # the two convolutions (5 mel frames), so the last valid frames see the same input at any padding.
 PAD_MARGIN = 8 * SAMPLES_PER_FRAME
-MAX_SECONDS = 30.0 - PAD_MARGIN / 16_000  # 1500 learned positions cover 30 s, the margin included
+MAX_SECONDS = 30.0 - PAD_MARGIN / SAMPLE_RATE  # 1500 learned positions cover 30 s, the margin included
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 

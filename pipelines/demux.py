@@ -31,6 +31,8 @@ from typing import IO
 import ffmpeg
 import numpy as np
 
+from .options import SAMPLE_RATE
+
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # http://..., concat:..., pipe:...
 _STDERR_TAIL = 600
 
@@ -46,7 +48,7 @@ class TooLong(DemuxError):
 def decode_audio(
     path: str | os.PathLike[str],
     *,
-    sample_rate: int = 16_000,
+    sample_rate: int = SAMPLE_RATE,
     timeout_s: float = 600.0,
     max_seconds: float | None = None,
 ) -> np.ndarray:
@@ -67,7 +69,7 @@ def decode_audio(
 def stream_audio(
     path: str | os.PathLike[str],
     *,
-    sample_rate: int = 16_000,
+    sample_rate: int = SAMPLE_RATE,
     block_seconds: float = 30.0,
     timeout_s: float = 600.0,
     deadline: bool = False,

@@ -45,6 +45,7 @@ from .options import SAMPLE_RATE, ASROptions, EngineOptions, ScoreOptions, Segme
 from .parts import PART_SECONDS, WHOLE_SECONDS, parts
 from .segment import utterance_audio, utterances
 from .transcripts import utterance_fields
+from .write import UTTERANCES
 
 
 @dataclass
@@ -596,22 +597,7 @@ class _Collector:
         return result
 
 
-_OUTPUT = (
-    "video_path",
-    "video_id",
-    "utterance",
-    "start",
-    "end",
-    "text",
-    "language",
-    "language_probability",
-    "asr_confidence",
-    "score_fused",
-    "score_text",
-    "score_audio",
-    "model_id",
-    "asr_model",
-)
+_OUTPUT = tuple(UTTERANCES.names)  # the output columns, in order
 
 
 def _output_fields(row: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SAMPLE_RATE = 16_000  # what Whisper and the MMML audio encoders read
+from mmml.config import SAMPLE_RATE  # noqa: F401  (the stages import it from here)
+
 WINDOW_SECONDS = 30  # Whisper's receptive field: what one decoder pass sees
 
 

@@ -1,6 +1,6 @@
 """Test media: the same espeak-ng + ffmpeg synthesis the demo and benchmarks use."""
 
-from annotate.samples import (  # noqa: F401  (re-exported for the tests)
+from samples.media import (  # noqa: F401  (re-exported for the tests)
     SAMPLE_RATE,
     concat_with_pauses,
     require_tools,

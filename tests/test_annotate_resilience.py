@@ -17,6 +17,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from mmml.packaged import OFFLINE_ENV
 from tests import media
 
 pytestmark = pytest.mark.slow
@@ -57,7 +58,7 @@ def command(*args: str | Path) -> list[str]:
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return {**os.environ, **OFFLINE_ENV}
 
 
 def done_parts(out: Path) -> dict[str, int]:

@@ -16,6 +16,7 @@ import torch
 from mmml.checkpoint import CheckpointError, checkpoint_id, load_checkpoint, save_checkpoint
 from mmml.config import AudioEncoderConfig, FusionConfig, ModelConfig, TextEncoderConfig, from_dict, preset, to_dict
 from mmml.model import MMML
+from mmml.packaged import OFFLINE_ENV
 from mmml.preprocessing import Preprocessor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ def _score_here(directory: Path) -> dict:
 
 
 def test_round_trip_in_a_fresh_offline_process_gives_identical_scores(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty_hf")}
+    env = {**os.environ, **OFFLINE_ENV, "HF_HOME": str(tmp_path / "empty_hf")}
     out = subprocess.run(
         [sys.executable, "-c", SCORE_SCRIPT, str(tiny_checkpoint), json.dumps(TEXTS)],
         capture_output=True,

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mmml.atomic import replacing_file
+from mmml.config import SAMPLE_RATE
 from mmml.packaged import cache_dir
 
 Decoder = Callable[..., np.ndarray]
@@ -43,7 +44,7 @@ def trim_to_speech(audio: np.ndarray) -> np.ndarray:
     of silence at each end (RAVDESS) is cut the same way; a clip without
     detected speech is kept whole.
     """
-    from pipelines.options import SAMPLE_RATE, ASROptions
+    from pipelines.options import ASROptions
     from pipelines.vad import speech_regions
 
     regions = speech_regions(audio, ASROptions())
@@ -57,11 +58,11 @@ class AudioCache:
         self,
         directory: str | Path | None = None,
         *,
-        sample_rate: int = 16_000,
+        sample_rate: int = SAMPLE_RATE,
         decoder: Decoder | None = None,
         trim_silence: bool = False,
     ) -> None:
-        if trim_silence and sample_rate != 16_000:
+        if trim_silence and sample_rate != SAMPLE_RATE:
             raise ValueError(f"cutting clips to their speech needs 16 kHz audio (Silero VAD), not {sample_rate} Hz")
         self.directory = Path(directory) if directory else default_cache_dir()
         self.sample_rate = sample_rate

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mmml.config import ModelConfig, from_dict, save_json, to_dict
+from mmml.config import LossKind, ModelConfig, from_dict, save_json, to_dict
 
-LossKind = Literal["mse", "l1"]
 Dataset = Literal["mosi", "mosei", "sims", "custom"]
 DATASETS: tuple[str, ...] = typing.get_args(Dataset)
 DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113)  # MMSA's customary three seeds

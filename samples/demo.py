@@ -24,11 +24,11 @@ from pathlib import Path
 
 import click
 
+from annotate.run import RunPaths
 from mmml.integrity import checkpoint_id
 from mmml.packaged import default_model
 
-from .run import RunPaths
-from .samples import require_tools, spoken_video
+from .media import require_tools, spoken_video
 
 SAMPLE_VIDEOS = {
     "review_positive.mp4": [

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-SAMPLE_RATE = 16_000
+from mmml.config import SAMPLE_RATE
 
 
 def require_tools() -> None:
