@@ -123,3 +123,21 @@ def test_spread_shows_scores_piled_at_a_floor() -> None:
     assert piled["min"] == -0.84 and piled["max"] == 0.2
     assert piled["share_near_min"] == pytest.approx(3 / 5) and piled["share_near_max"] == pytest.approx(1 / 5)
     assert sum(piled["histogram"].values()) == 5 and piled["histogram"]["[-1.0, -0.5)"] == 3
+
+
+def test_progress_counts_epochs_without_improvement_toward_early_stopping() -> None:
+    from dataclasses import asdict
+
+    from training.config import TrainConfig
+    from training.trainer import Progress
+
+    config = TrainConfig()
+    config.optim.max_epochs, config.early_stop.patience = 10, 2
+    progress = Progress()
+    assert progress.record(1, 1.0, min_delta=0.01) and progress.record(2, 0.8, min_delta=0.01)
+    assert not progress.record(3, 0.795, min_delta=0.01)  # better, but by less than min_delta
+    assert (progress.best_epoch, progress.best_loss, progress.bad_epochs) == (2, 0.8, 1) and not progress.finished(
+        config
+    )
+    assert not progress.record(4, 0.9, min_delta=0.01) and progress.finished(config)
+    assert Progress(**asdict(progress)) == progress  # what a resume point saves, it restores

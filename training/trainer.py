@@ -27,7 +27,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,31 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return dict(config, data=data)
 
 
+@dataclass
+class Progress:
+    """Where one seed's training stands; saved with every resume point, so a killed run goes on from here."""
+
+    epoch: int = 0
+    best_loss: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    scaler: dict[str, Any] = field(default_factory=dict)  # fp16 loss scale; empty when scaling is off
+
+    def finished(self, config: TrainConfig) -> bool:
+        return self.epoch >= config.optim.max_epochs or self.bad_epochs >= config.early_stop.patience
+
+    def record(self, epoch: int, valid_loss: float, min_delta: float) -> bool:
+        """Count an epoch's validation loss toward early stopping; True if it is the best so far."""
+        improved = self.best_loss is None or valid_loss < self.best_loss - min_delta
+        if improved:
+            self.best_loss, self.best_epoch, self.bad_epochs = valid_loss, epoch, 0
+        else:
+            self.bad_epochs += 1
+        self.epoch = epoch
+        return improved
+
+
 def train_seed(
     config: TrainConfig, corpora: Sequence[CorpusExamples], seed: int, directory: Path, runtime: Runtime
 ) -> dict[str, Any]:
@@ -176,43 +201,22 @@ def train_seed(
     model = MMML.from_config(config.model).to(runtime.device)
     preprocessor = Preprocessor.from_config(config.model)
     optimizer = make_optimizer(model, config)
-    progress = load_resume_point(directory / "resume", model, optimizer) or {
-        "epoch": 0,
-        "best_loss": None,
-        "best_epoch": 0,
-        "bad_epochs": 0,
-        "history": [],
-    }
+    saved = load_resume_point(directory / "resume", model, optimizer)
+    progress = Progress(**saved) if saved else Progress()
+    amp = autocast_for(config, runtime.device)
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=amp.enabled and amp.dtype == torch.float16)
+    if progress.epoch:
+        runtime.log(f"seed {seed}: resuming after epoch {progress.epoch}")
+        if progress.scaler:
+            scaler.load_state_dict(progress.scaler)
+
     train = [e for c in corpora for e in c.examples.splits["train"]]
     valid = [c.examples.splits["valid"] for c in corpora]
     train_lengths = sort_lengths(train, preprocessor)
-    amp = autocast_for(config, runtime.device)
-    scaler = torch.amp.GradScaler(runtime.device.type, enabled=amp.enabled and amp.dtype == torch.float16)
-    if progress["epoch"]:
-        runtime.log(f"seed {seed}: resuming after epoch {progress['epoch']}")
-        if progress.get("scaler"):  # fp16 loss scale; empty when scaling is off
-            scaler.load_state_dict(progress["scaler"])
-
-    while progress["epoch"] < config.optim.max_epochs and progress["bad_epochs"] < config.early_stop.patience:
-        epoch = progress["epoch"] + 1
+    while not progress.finished(config):
+        epoch = progress.epoch + 1
         started = time.perf_counter()
-        members = epoch_members(
-            [len(c.examples.splits["train"]) for c in corpora],
-            [c.config.per_epoch for c in corpora],
-            seed=seed,
-            epoch=epoch,
-        )
-        batches = [
-            [members[i] for i in batch]
-            for batch in training_batches(
-                [train_lengths[i] for i in members],
-                config.optim.batch_size,
-                seed=seed,
-                epoch=epoch,
-                length_aware=config.optim.length_batching,
-            )
-        ]
-        schedule = lr_schedule(config, epoch, len(batches))
+        members, batches = _epoch_batches(corpora, train_lengths, config, seed, epoch)
         train_loss = train_epoch(
             model,
             optimizer,
@@ -224,23 +228,16 @@ def train_seed(
             config,
             runtime,
             f"seed {seed} epoch {epoch}",
-            schedule,
+            lr_schedule(config, epoch, len(batches)),
         )
         train_seconds = time.perf_counter() - started
         valid_loss = validation_loss(model, preprocessor, valid, config, runtime.device)
-        improved = progress["best_loss"] is None or valid_loss < progress["best_loss"] - config.early_stop.min_delta
+        improved = progress.record(epoch, valid_loss, config.early_stop.min_delta)
         if improved:
-            progress.update(best_loss=valid_loss, best_epoch=epoch, bad_epochs=0)
-            save_checkpoint(
-                directory / "best",
-                model,
-                preprocessor,
-                metadata={"train_config": config_dict(config), "seed": seed, "epoch": epoch, "valid_loss": valid_loss},
-            )
-        else:
-            progress["bad_epochs"] += 1
-        progress.update(epoch=epoch, scaler=scaler.state_dict())
-        progress["history"].append(
+            metadata = {"train_config": config_dict(config), "seed": seed, "epoch": epoch, "valid_loss": valid_loss}
+            save_checkpoint(directory / "best", model, preprocessor, metadata=metadata)
+        progress.scaler = scaler.state_dict()
+        progress.history.append(
             {
                 "epoch": epoch,
                 "train_loss": train_loss,
@@ -249,25 +246,42 @@ def train_seed(
                 "train_clips_per_second": round(len(members) / train_seconds, 2),
             }
         )
-        waited = f"{progress['bad_epochs']}/{config.early_stop.patience} without improvement"
+        waited = f"{progress.bad_epochs}/{config.early_stop.patience} without improvement"
         runtime.log(
             f"seed {seed} epoch {epoch}: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}"
             + (" (best)" if improved else f" ({waited})")
         )
-        save_resume_point(directory / "resume", model, optimizer, progress)
+        save_resume_point(directory / "resume", model, optimizer, asdict(progress))
 
     del model, optimizer
     result = {
         "seed": seed,
-        "best_epoch": progress["best_epoch"],
-        "epochs": progress["epoch"],
-        "stopped_early": progress["bad_epochs"] >= config.early_stop.patience,
-        "history": progress["history"],
+        "best_epoch": progress.best_epoch,
+        "epochs": progress.epoch,
+        "stopped_early": progress.bad_epochs >= config.early_stop.patience,
+        "history": progress.history,
         **evaluate_best(directory / "best", corpora, config, runtime.device),
     }
     report.write_json(result, result_path)
     shutil.rmtree(directory / "resume", ignore_errors=True)
     return result
+
+
+def _epoch_batches(
+    corpora: Sequence[CorpusExamples], train_lengths: Sequence[float], config: TrainConfig, seed: int, epoch: int
+) -> tuple[list[int], list[list[int]]]:
+    """This epoch's draw of training examples (`per_epoch` per corpus) and its batches of example indices."""
+    members = epoch_members(
+        [len(c.examples.splits["train"]) for c in corpora],
+        [c.config.per_epoch for c in corpora],
+        seed=seed,
+        epoch=epoch,
+    )
+    lengths = [train_lengths[i] for i in members]
+    batches = training_batches(
+        lengths, config.optim.batch_size, seed=seed, epoch=epoch, length_aware=config.optim.length_batching
+    )
+    return members, [[members[i] for i in batch] for batch in batches]
 
 
 def make_optimizer(model: MMML, config: TrainConfig) -> torch.optim.AdamW:
