@@ -64,17 +64,20 @@ def prepare_examples(
     progress: bool = True,
     labels: tuple[str, ...] = ("text", "audio"),
     may_be_empty: Sequence[str] = (),
+    with_audio: bool | None = None,
 ) -> Examples:
     """Examples for `splits`; audio is decoded into the cache when the model uses it and the corpus has media.
 
     A split named in `may_be_empty` may have no clips (CMU-MOSEI's public
     train/valid file has no test split); any other empty split is an error.
+    `with_audio=False` leaves the audio out even for a model that reads it
+    (judging its text head alone).
     """
     clips = {name: corpus.split(name) for name in splits}
     for name, members in clips.items():
         if not members and name not in may_be_empty:
             raise CorpusError(f"{corpus.label_file}: split {name!r} has no clips")
-    if not config.uses_audio or not has_media(corpus.root):
+    if not (config.uses_audio if with_audio is None else with_audio) or not has_media(corpus.root):
         return Examples({name: [Example(c, None, labels) for c in members] for name, members in clips.items()})
 
     cache = cache or AudioCache(sample_rate=config.audio.sampling_rate)

@@ -27,7 +27,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -552,13 +552,13 @@ def evaluate_checkpoint(
             f"{checkpoint_dir}: no {head!r} head in a {config.fusion.variant!r} model (has: {', '.join(available)})"
         )
     corpus = read_corpus(data, require_text=config.uses_text)
-    needed = replace(config, fusion=replace(config.fusion, variant="text-only")) if head == "text" else config
     cache = AudioCache(audio_cache, sample_rate=config.audio.sampling_rate, trim_silence=_trimmed(checkpoint.metadata))
     examples = prepare_examples(
         corpus,
         [split],
-        needed,
+        config,
         cache=cache,
+        with_audio=head != "text" and config.uses_audio,
         skip_bad_media=skip_bad_media,
         progress=runtime.progress,
     )
