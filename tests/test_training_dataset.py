@@ -97,3 +97,16 @@ def test_real_mosi_labels_read_with_their_splits() -> None:
     corpus = read_corpus(shared("mosi_label.csv"))
     assert [len(corpus.split(s)) for s in ("train", "valid", "test")] == [1281, 229, 685]
     assert corpus.clips[0].text == "anyhow it was really good" and corpus.clips[0].label == 2.4
+
+
+def test_an_edited_mosei_cut_is_preferred_to_the_clip_as_named(tmp_path: Path) -> None:
+    """CMU-MOSEI ships `<clip>-edited.mp4` beside some clips: the corrected cut, which the authors use."""
+    write_label_csv(tmp_path / "label.csv", corpus_rows())
+    corpus = read_corpus(tmp_path / "label.csv")
+    clip = corpus.clips[0]
+    folder = tmp_path / "Raw" / clip.video_id
+    folder.mkdir(parents=True)
+    (folder / f"{clip.clip_id}.mp4").write_bytes(b"x")
+    assert find_media(tmp_path, clip) == folder / f"{clip.clip_id}.mp4"
+    (folder / f"{clip.clip_id}-edited.mp4").write_bytes(b"x")
+    assert find_media(tmp_path, clip) == folder / f"{clip.clip_id}-edited.mp4"

@@ -167,8 +167,12 @@ def _duplicates(clips: Iterable[Clip]) -> list[str]:
 
 
 def media_names(clip: Clip) -> list[str]:
-    """File names (without extension) a clip's media may have: as named, then with CH-SIMS's 4-digit zero padding."""
-    names = [clip.clip_id]
+    """File names (without extension) a clip's media may have, preferred first.
+
+    CMU-MOSEI ships some clips twice, `<clip>-edited` being the corrected cut
+    the authors use; then the clip as named; then CH-SIMS's 4-digit zero padding.
+    """
+    names = [f"{clip.clip_id}-edited", clip.clip_id]
     if clip.clip_id.isdigit() and clip.clip_id.zfill(4) != clip.clip_id:
         names.append(clip.clip_id.zfill(4))
     return names
