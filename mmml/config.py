@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from .atomic import write_text_atomic
 
@@ -66,6 +66,15 @@ class FusionConfig:
     ffn_size: int | None = None
     dropout: float = 0.3
     head_hidden_size: int | None = None  # width of the three-layer regression MLP
+    # Paper 3.3: each modality's head in a multimodal model is "an additional fully-connected layer";
+    # a single-modality model's one head is its answer and keeps the three-layer MLP.
+    modality_head_layers: int = 1
+    # fused+transformer: Transformer encoder layers re-encoding each modality (None: the authors' 3 for
+    # English, 2 for Chinese).
+    readout_layers: int | None = None
+
+    # Saved before these fields existed: an older config means the model it was saved with.
+    LEGACY: ClassVar[dict[str, Any]] = {"modality_head_layers": 3, "readout_layers": 1}
 
 
 @dataclass
@@ -128,6 +137,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
+    data = {**getattr(cls, "LEGACY", {}), **data}
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value)

@@ -15,19 +15,20 @@ from .fusion import FusionDims
 
 
 class RegressionHead(nn.Module):
-    """Three fully connected layers to one regression output (paper 3.2)."""
+    """Fully connected layers to one regression output: three on the fused feature (paper 3.2), one on a
+    modality's own feature in a multimodal model (paper 3.3)."""
 
-    def __init__(self, in_features: int, hidden: int, dropout: float) -> None:
+    def __init__(self, in_features: int, hidden: int, dropout: float, layers: int = 3) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(in_features, hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, 1),
-        )
+        if layers == 1:
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, 1))
+            return
+        widths = [in_features] + [hidden] * (layers - 1)
+        blocks: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            blocks += [nn.Dropout(dropout)] if i < 2 else []
+            blocks += [nn.Linear(a, b), nn.ReLU()]
+        self.net = nn.Sequential(*blocks, nn.Linear(hidden, 1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features).squeeze(-1)
@@ -58,10 +59,10 @@ class FusedConcatReadout(nn.Module):
 class FusedTransformerReadout(nn.Module):
     """`fused+transformer`: original and fused sequences joined feature-wise, re-encoded, pooled."""
 
-    def __init__(self, dims: FusionDims) -> None:
+    def __init__(self, dims: FusionDims, layers: int) -> None:
         super().__init__()
-        self.text = _encoder_layer(dims)
-        self.audio = _encoder_layer(dims)
+        self.text = _encoder(dims, layers)
+        self.audio = _encoder(dims, layers)
 
     def forward(
         self,
@@ -77,5 +78,10 @@ class FusedTransformerReadout(nn.Module):
         return torch.cat([masked_mean(text, text_mask), masked_mean(audio, audio_mask)], dim=-1)
 
 
-def _encoder_layer(dims: FusionDims) -> nn.TransformerEncoderLayer:
-    return nn.TransformerEncoderLayer(2 * dims.hidden, dims.heads, 2 * dims.ffn, dims.dropout, batch_first=True)
+def _encoder(dims: FusionDims, layers: int) -> nn.Module:
+    def layer() -> nn.TransformerEncoderLayer:
+        return nn.TransformerEncoderLayer(2 * dims.hidden, dims.heads, 2 * dims.ffn, dims.dropout, batch_first=True)
+
+    if layers == 1:  # checkpoints saved with a single layer keep their parameter names
+        return layer()
+    return nn.TransformerEncoder(layer(), layers, enable_nested_tensor=False)

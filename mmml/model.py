@@ -58,10 +58,14 @@ class MMML(nn.Module):
         head_hidden = config.fusion.head_hidden_size or dims.hidden
         dropout = config.fusion.dropout
 
-        self.text_head = RegressionHead(text_width, head_hidden, dropout) if text_encoder is not None else None
-        self.audio_head = RegressionHead(audio_width, head_hidden, dropout) if audio_encoder is not None else None
-
         variant = config.fusion.variant
+        # A single-modality model's one head is its answer (three layers); a multimodal model's are auxiliary.
+        layers = 3 if variant in ("text-only", "audio-only") else config.fusion.modality_head_layers
+        self.text_head = RegressionHead(text_width, head_hidden, dropout, layers) if text_encoder is not None else None
+        self.audio_head = (
+            RegressionHead(audio_width, head_hidden, dropout, layers) if audio_encoder is not None else None
+        )
+
         self.fusion = (
             FusionNetwork(text_width, audio_width, dims, config.fusion.layers) if variant.startswith("fused") else None
         )
@@ -69,7 +73,8 @@ class MMML(nn.Module):
         if variant == "fused+concat":
             self.readout = FusedConcatReadout(dims.hidden, text_width, audio_width)
         elif variant == "fused+transformer":
-            self.readout = FusedTransformerReadout(dims)
+            default_layers = 3 if config.language == "en" else 2  # the authors' choice per language
+            self.readout = FusedTransformerReadout(dims, config.fusion.readout_layers or default_layers)
         fused_width = {
             "fused": 2 * dims.hidden,
             "fused+concat": 2 * dims.hidden,

@@ -168,3 +168,37 @@ def test_hubert_audio_encoder_works_like_data2vec(tiny_backbones: Path, tmp_path
         alone = model(**pre(TEXTS[1:2], audios[1:2]))
     assert abs(float(together.fused[1]) - float(alone.fused[0])) < 1e-5
     assert all(not p.requires_grad for p in model.audio_encoder.feature_extractor.parameters())
+
+
+def _linears(head: torch.nn.Module) -> int:
+    return sum(isinstance(m, torch.nn.Linear) for m in head.modules())
+
+
+def test_heads_are_sized_as_in_the_paper(tiny_backbones: Path) -> None:
+    """Paper 3.3: a multimodal model's text and audio heads are one extra fully connected layer; the fused head
+    (3.2) and a single-modality model's one head (its answer) are three."""
+    fused = MMML.from_config(tiny_model_config(tiny_backbones))
+    assert (_linears(fused.text_head), _linears(fused.audio_head), _linears(fused.fused_head)) == (1, 1, 3)
+    text_only = MMML.from_config(tiny_model_config(tiny_backbones, variant="text-only"))
+    assert _linears(text_only.text_head) == 3
+
+
+@pytest.mark.parametrize(("language", "layers"), [("en", 3), ("zh", 2)])
+def test_fused_transformer_readout_has_the_authors_layers_per_language(
+    tiny_backbones: Path, language: str, layers: int
+) -> None:
+    config = tiny_model_config(tiny_backbones, variant="fused+transformer")
+    config.language = language
+    readout = MMML.from_config(config).readout
+    assert len(readout.text.layers) == len(readout.audio.layers) == layers
+
+
+def test_a_config_saved_before_the_paper_head_sizes_still_means_its_model(tiny_backbones: Path) -> None:
+    """Checkpoints saved with three-layer modality heads and a one-layer readout load as what they are."""
+    from mmml.config import from_dict, to_dict
+
+    saved = to_dict(tiny_model_config(tiny_backbones))
+    del saved["fusion"]["modality_head_layers"], saved["fusion"]["readout_layers"]
+    config = from_dict(ModelConfig, saved)
+    assert (config.fusion.modality_head_layers, config.fusion.readout_layers) == (3, 1)
+    assert _linears(MMML.from_config(config).text_head) == 3
