@@ -24,19 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .options import SAMPLE_RATE, SegmentOptions
+from .words import Word
 
 SENTENCE_END = (".", "!", "?", "。", "！", "？", "…", "؟", "।")
 CLAUSE_END = (",", ";", ":", "，", "；", "：", "、", "—")
 _TRAILING_QUOTES = "\"'”’)]}»"
 _CLAUSE_BONUS_S = 0.3  # a comma counts as much as a 0.3 s pause when choosing where to split
-
-
-@dataclass(frozen=True)
-class Word:
-    start: float
-    end: float
-    text: str
-    probability: float
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,9 @@ from mmml.packaged import resolve
 
 from .options import SAMPLE_RATE, WINDOW_SECONDS, ASROptions
 from .parts import Regions
-from .segment import Word
 from .vad import speech_samples
 from .windows import Window, pack
+from .words import Word
 
 _SPACING = 2 * WINDOW_SECONDS  # seconds between windows on faster-whisper's time line (see `_forward`)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines.options import SegmentOptions
-from pipelines.segment import Word, cap, merge_short, sentences, utterances
+from pipelines.segment import cap, merge_short, sentences, utterances
+from pipelines.words import Word
 
 
 def words(spec: str, start: float = 0.0, step: float = 0.4, gap: float = 0.0) -> list[Word]:
