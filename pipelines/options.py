@@ -70,5 +70,7 @@ class EngineOptions:
     demux_cpus: float = 0.25
     asr_gpus: float | None = None  # None: 0.5 when the cluster has GPUs, else 0
     score_gpus: float | None = None
-    object_store_mb: int = 2048  # budget for in-flight waveforms and utterance audio
+    # Budget for waveforms and utterance audio between stages. Small on purpose: when scoring is slower than
+    # ASR, Whisper waits rather than piling audio up (a 2-hour recording would otherwise fill it all).
+    object_store_mb: int = 256
     demux_timeout_s: float = 600.0  # per file
