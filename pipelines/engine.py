@@ -33,6 +33,7 @@ import math
 import os
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -56,6 +57,7 @@ class VideoResult:
     audio_seconds: float = 0.0
 
 
+_DECODES_PER_GROUP = 4  # ffmpeg processes a demux task runs at once
 BLOCK_BYTES = 8 * 2**20  # Ray Data blocks: rows leave the ASR actor a few videos (or a part) at a time
 ASR_THREADS = 8  # most CPU threads one ASR worker is given when sized automatically (`sized`)
 
@@ -76,25 +78,25 @@ def demux_group(group: dict[str, Any], timeout_s: float, whole_seconds: float = 
 
     The group's waveforms travel as one array (`audio`, cut at `samples`), so a
     group is one block however many videos it holds. A recording longer than
-    `whole_seconds` is left to the ASR actor to stream (`streamed`).
+    `whole_seconds` is left to the ASR actor to stream (`streamed`). The
+    files are decoded a few at a time (each by its own ffmpeg process).
     """
-    audios, failures, streamed = [], [], []
-    for path in group["video_path"]:
-        audio, failure, stream = np.zeros(0, np.float32), _NO_ERROR, False
+
+    def decode(path: str) -> tuple[np.ndarray, dict[str, str], bool]:
         try:
-            audio = decode_audio(path, sample_rate=SAMPLE_RATE, timeout_s=timeout_s, max_seconds=whole_seconds)
+            return decode_audio(path, timeout_s=timeout_s, max_seconds=whole_seconds), _NO_ERROR, False
         except TooLong:
-            stream = True
+            return np.zeros(0, np.float32), _NO_ERROR, True
         except Exception as err:  # one bad file must never stop the run
-            failure = _failure(path, "demux", err)
-        audios.append(audio)
-        failures.append(failure)
-        streamed.append(stream)
+            return np.zeros(0, np.float32), _failure(path, "demux", err), False
+
+    with ThreadPoolExecutor(max_workers=_DECODES_PER_GROUP) as pool:
+        audios, failures, streamed = zip(*pool.map(decode, group["video_path"]))
     return {
         **group,
         "audio": np.concatenate(audios),
         "samples": np.array([len(a) for a in audios], np.int64),
-        "streamed": streamed,
+        "streamed": list(streamed),
         **{key: [f[key] for f in failures] for key in _NO_ERROR},
     }
 
