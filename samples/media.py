@@ -63,53 +63,24 @@ def concat_with_pauses(wavs: Sequence[Path], out: Path, pause_seconds: float = 1
     return out
 
 
+def _test_picture(size: str = "160x120", rate: int = 10) -> list[str]:
+    """ffmpeg input: a synthetic test-pattern picture."""
+    return ["-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}"]
+
+
+_H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+
+
 def video_from_audio(wav: Path, mp4: Path, *, size: str = "160x120", rate: int = 10) -> Path:
     """Mux `wav` under a synthetic test-pattern picture into an MP4 (H.264 + AAC)."""
     mp4.parent.mkdir(parents=True, exist_ok=True)
-    _ffmpeg(
-        [
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc=size={size}:rate={rate}",
-            "-i",
-            str(wav),
-            "-shortest",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            str(mp4),
-        ]
-    )
+    _ffmpeg([*_test_picture(size, rate), "-i", str(wav), "-shortest", *_H264, "-c:a", "aac", "-b:a", "64k", str(mp4)])
     return mp4
 
 
 def video_without_audio(mp4: Path, seconds: float = 2.0) -> Path:
     """An MP4 with a picture and no audio stream."""
-    _ffmpeg(
-        [
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=10",
-            "-t",
-            f"{seconds}",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            str(mp4),
-        ]
-    )
+    _ffmpeg([*_test_picture(), "-t", f"{seconds}", *_H264, str(mp4)])
     return mp4
 
 
