@@ -46,10 +46,11 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """Six distinct one-sentence videos."""
+    """Six distinct videos of three sentences each (enough work per video that a kill lands between two)."""
     folder = tmp_path_factory.mktemp("six")
     for i, sentence in enumerate(SENTENCES):
-        media.spoken_video([sentence], folder / f"clip {i} ü.mp4", pause_seconds=0.5)
+        more = ["We watched it at home last night.", "My brother chose the film."]
+        media.spoken_video([sentence, *more], folder / f"clip {i} ü.mp4", pause_seconds=0.5)
     return folder
 
 
@@ -71,7 +72,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 240.0) -> No
     while not condition():
         assert process.poll() is None, "the run ended before the awaited moment"
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def kill_tree(process: subprocess.Popen, descendants: list[psutil.Process]) -> None:
@@ -86,7 +87,9 @@ def kill_tree(process: subprocess.Popen, descendants: list[psutil.Process]) -> N
 
 def assert_complete(out: Path, corpus: Path) -> pd.DataFrame:
     table = pd.read_parquet(out)
-    assert sorted(Path(p).name for p in table["video_path"]) == sorted(p.name for p in corpus.glob("*.mp4"))
+    per_video = table.groupby("video_path")["utterance"].apply(sorted)
+    assert sorted(Path(p).name for p in per_video.index) == sorted(p.name for p in corpus.glob("*.mp4"))
+    assert all(utterances == list(range(3)) for utterances in per_video)  # every sentence once, none twice
     assert not table.duplicated(["video_id", "utterance"]).any()
     assert table.notna().all().all()
     return table
