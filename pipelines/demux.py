@@ -12,7 +12,7 @@ whitelist (a file named `http://...` or `concat:...` cannot make ffmpeg reach
 the network or other files), and every decode runs under a time limit.
 
 Short files are decoded whole (`decode_audio`); a long recording streams
-in blocks (`stream_audio`), so memory does not grow with its length.
+in blocks (`stream_audio`), so its waveform is never whole in memory.
 """
 
 from __future__ import annotations
