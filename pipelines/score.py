@@ -12,6 +12,8 @@ their matrix products run several times faster in half precision.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,7 +72,16 @@ def score(
         empty = np.zeros(0, np.float32)
         return HeadScores(empty, empty, empty)
     fused, text, audio = (np.concatenate(column) for column in zip(*parts))
+    _release_freed_memory()
     return HeadScores(fused, text, audio)
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap back to the system (glibc): batches of ever-different clip lengths otherwise leave the
+    heap fragmented, and a scoring worker's memory grew by 0.8 GiB over a 2-hour recording."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _numpy(head: torch.Tensor | None, size: int) -> np.ndarray:
