@@ -171,9 +171,13 @@ class Transcribe:
         """A long recording's rows, a part at a time; only its last row says how many there are (and how long)."""
         path = video["video_path"]
         head = {"video_path": path, "video_id": video["video_id"]}
+        stored = _stored(video) if video["transcript"] else None
+        if isinstance(stored, dict):  # unreadable stored utterances: the same error row as for a short video
+            yield from _rows(video, stored)
+            return
         stream = _Stream(stream_audio(path, sample_rate=SAMPLE_RATE, timeout_s=self.timeout_s))
         try:
-            pieces = self._stored_pieces(video, stream) if video["transcript"] else self._heard_pieces(stream)
+            pieces = self._heard_pieces(stream) if stored is None else _stored_pieces(stored, stream)
             held: dict[str, Any] | None = None
             for i, (fields, audio) in enumerate(pieces):
                 if held is not None:
@@ -201,13 +205,6 @@ class Transcribe:
             offset = part.offset / SAMPLE_RATE
             for fields in self._fields(transcript, offset):
                 yield fields, utterance_audio(part.audio, fields["start"] - offset, fields["end"] - offset)
-
-    @staticmethod
-    def _stored_pieces(video: dict[str, Any], stream: _Stream) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
-        found = _stored(video)
-        if isinstance(found, dict):
-            raise ValueError(found["error_message"])
-        yield from zip(found, stream.slices([(f["start"], f["end"]) for f in found]))
 
 
 class Score:
@@ -497,6 +494,11 @@ def _stored(video: dict[str, Any]) -> list[dict[str, Any]] | dict[str, str]:
         return utterance_fields(video["transcript"])
     except Exception as err:
         return _failure(video["video_path"], "segment", err)
+
+
+def _stored_pieces(found: list[dict[str, Any]], stream: _Stream) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
+    """Stored utterances of a streamed recording, each with its audio cut from the stream as it passes."""
+    return zip(found, stream.slices([(f["start"], f["end"]) for f in found]))
 
 
 def _videos(group: dict[str, Any]) -> list[dict[str, Any]]:
