@@ -47,6 +47,8 @@ ANNOTATED_ON_THE_WORKER = {"Map(demux_group)", TRANSCRIBE, "MapWorker(MapBatches
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    """Run podman with an argument list (never a shell); with `check`, a failure fails the test with podman's own
+    words."""
     result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout)
     if check:
         assert result.returncode == 0, f"podman {' '.join(args[:3])}: {result.stderr[-3000:]}"
@@ -173,6 +175,7 @@ def container_run(shared: Path, *options: str) -> list[str]:
 
 
 def annotate_args(out: str) -> list[str]:
+    """The one command every run in this module makes, local or on the cluster: only `out` differs."""
     return [f"{SHARED}/in", "--out", f"{SHARED}/out/{out}", "--model", f"{SHARED}/model", *FAST]
 
 
