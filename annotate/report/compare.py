@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .figures import Agreement, agreement, scores
+from .figures import Agreement, agreement, grouped, scores
 from .runs import HEADS, ReportError, Run, score_column
 
 KEYS = ["video_id", "start_ms", "end_ms"]
@@ -56,13 +56,17 @@ def compare(this: Run, other: Run, k: int) -> Comparison:
 
 
 def _keyed(run: Run) -> pa.Table:
+    """The utterances with integer millisecond times, copies of one video (same id, other path) kept once."""
     table = run.utterances
     for name, column in (("start_ms", "start"), ("end_ms", "end")):
         table = table.append_column(name, pc.cast(pc.round(pc.multiply(table[column], 1000.0)), pa.int64()))
-    counts = table.group_by(KEYS).aggregate([("utterance", "count")])
-    if counts.num_rows != table.num_rows:
-        raise ReportError(f"{run.path}: several utterances share a (video_id, start, end); the file is not one run")
-    return table
+    first_path = (
+        table.group_by(KEYS).aggregate([("video_path", "min")]).rename_columns({"video_path_min": "video_path"})
+    )
+    unique = table.join(first_path, keys=[*KEYS, "video_path"], join_type="inner")
+    if unique.num_rows != first_path.num_rows:
+        raise ReportError(f"{run.path}: one video has several utterances at the same times; the file is not one run")
+    return unique
 
 
 def _present(matched: pa.Table, head: str) -> bool:
@@ -98,11 +102,12 @@ def _largest(table: pa.Table, column: str, k: int, ties: tuple[str, ...] = ("vid
 
 def _moved_videos(matched: pa.Table, k: int) -> pa.Table:
     """Per video, over its matched utterances: the mean fused score in each run and how far it moved."""
-    means = (
-        matched.filter(pc.is_valid(matched["change"]))
-        .group_by("video_id")
-        .aggregate([("video_path", "min"), ("utterance", "count"), ("other_fused", "mean"), ("score_fused", "mean")])
-        .rename_columns(["video_id", "video_path", "utterances", "other_mean", "this_mean"])
-    )
+    aggregations = {
+        "video_path": ("video_path", "min"),
+        "utterances": ("utterance", "count"),
+        "other_mean": ("other_fused", "mean"),
+        "this_mean": ("score_fused", "mean"),
+    }
+    means = grouped(matched.filter(pc.is_valid(matched["change"])), "video_id", aggregations)
     means = means.append_column("moved", pc.subtract(means["this_mean"], means["other_mean"]))
     return _largest(means, "moved", k, ties=("video_path",))

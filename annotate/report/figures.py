@@ -43,7 +43,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Corpus:
-    videos: int  # videos with at least one utterance
+    videos: int  # video files with at least one utterance (copies of one video count once per path)
     utterances: int
     hours: float  # of utterances (the speech that was scored), not of whole videos
     without_words: int  # utterances ASR heard no words in (no text score)
@@ -88,7 +88,7 @@ class Video:
 def corpus(run: Run) -> Corpus:
     table = run.utterances
     return Corpus(
-        videos=pc.count_distinct(table["video_id"]).as_py(),
+        videos=pc.count_distinct(table["video_path"]).as_py(),
         utterances=table.num_rows,
         hours=(pc.sum(table["seconds"]).as_py() or 0.0) / 3600,
         without_words=pc.sum(pc.equal(table["text"], "")).as_py() or 0,
@@ -162,24 +162,34 @@ def _ordered(table: pa.Table, keys: Sequence[tuple[str, str]]) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[*keys, *ties]))
 
 
+def grouped(table: pa.Table, keys: str | list[str], aggregations: dict[str, tuple[str, str]]) -> pa.Table:
+    """One row per value of `keys`, the other columns named as `aggregations` says: {name: (column, function)}.
+
+    Selected by name because the column order of `group_by().aggregate()` differs between pyarrow versions.
+    """
+    keys = [keys] if isinstance(keys, str) else keys
+    result = table.group_by(keys).aggregate(list(aggregations.values()))
+    return result.select([*keys, *(f"{c}_{f}" for c, f in aggregations.values())]).rename_columns(
+        [*keys, *aggregations]
+    )
+
+
 def videos(table: pa.Table, order: VideoOrder, n: int) -> list[Video]:
-    """The first `n` videos by `order`, each with its utterances.
+    """The first `n` videos (files: copies of one video are listed under each path) by `order`.
 
     length: most seconds of speech first; name: by path; positive / negative: by mean fused score;
     disagreement: by mean |text - audio|.
     """
-    summary = (
-        table.group_by("video_id")
-        .aggregate(
-            [
-                ("video_path", "min"),
-                ("utterance", "count"),
-                ("seconds", "sum"),
-                ("score_fused", "mean"),
-                ("disagreement", "mean"),
-            ]
-        )
-        .rename_columns(["video_id", "video_path", "utterances", "seconds", "mean_fused", "mean_disagreement"])
+    summary = grouped(
+        table,
+        "video_path",
+        {
+            "video_id": ("video_id", "min"),
+            "utterances": ("utterance", "count"),
+            "seconds": ("seconds", "sum"),
+            "mean_fused": ("score_fused", "mean"),
+            "mean_disagreement": ("disagreement", "mean"),
+        },
     )
     keys = {
         "length": [("seconds", "descending")],
@@ -189,8 +199,8 @@ def videos(table: pa.Table, order: VideoOrder, n: int) -> list[Video]:
         "disagreement": [("mean_disagreement", "descending")],
     }[order]
     summary = summary.take(pc.sort_indices(summary, sort_keys=[*keys, ("video_path", "ascending")])).slice(0, n)
-    chosen = table.filter(pc.is_in(table["video_id"], summary["video_id"]))
-    chosen = chosen.take(pc.sort_indices(chosen, sort_keys=[("video_id", "ascending"), ("utterance", "ascending")]))
+    chosen = table.filter(pc.is_in(table["video_path"], summary["video_path"]))
+    chosen = chosen.take(pc.sort_indices(chosen, sort_keys=[("video_path", "ascending"), ("utterance", "ascending")]))
     return [
         Video(
             row["video_id"],
@@ -198,7 +208,7 @@ def videos(table: pa.Table, order: VideoOrder, n: int) -> list[Video]:
             row["utterances"],
             row["seconds"],
             _nan_for_null(row["mean_fused"]),
-            chosen.filter(pc.equal(chosen["video_id"], row["video_id"])),
+            chosen.filter(pc.equal(chosen["video_path"], row["video_path"])),
         )
         for row in summary.to_pylist()
     ]

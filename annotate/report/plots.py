@@ -1,9 +1,9 @@
 """The report's pictures, as PNG data URIs embedded in the page (it must open with no network).
 
 matplotlib's object API (`Figure`, no pyplot state) with the Agg canvas.
-Two-score plots are density plots (hexagonal bins, log counts), not scatter
-plots: a million points would be a blot and take minutes to draw, while a
-hexbin is one pass and shows where the mass is.
+Two-score plots of many utterances are density plots (hexagonal bins, log
+counts): a million points would be a blot, while a hexbin is one pass and
+shows where the mass is. A few thousand are drawn as points.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .figures import HeadSpread, paired
 
 COLOURS = {"fused": "#1f4e99", "text": "#c0392b", "audio": "#27864a"}
 _DPI = 100
+_MOST_POINTS = 5000  # drawn one by one; more become a density
 
 
 def _data_uri(figure: Figure) -> str:
@@ -46,9 +47,11 @@ def density(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, diagonal: bo
     x, y = paired(x, y)
     figure = Figure(figsize=(4.2, 3.6))
     axes = figure.add_subplot()
-    if x.size:
+    if x.size > _MOST_POINTS:
         cells = axes.hexbin(x, y, gridsize=40, bins="log", mincnt=1, cmap="viridis")
         figure.colorbar(cells, ax=axes, label="utterances")
+    else:
+        axes.scatter(x, y, s=9, alpha=0.6, color=COLOURS["fused"], linewidths=0)
     if diagonal:
         low, high = (min(x.min(), y.min()), max(x.max(), y.max())) if x.size else (-3, 3)
         axes.plot([low, high], [low, high], color="grey", linewidth=0.7)
@@ -74,6 +77,6 @@ def timeline(start: np.ndarray, end: np.ndarray, heads: dict[str, np.ndarray]) -
     axes.set_ylim(-bound, bound)
     axes.set_xlabel("seconds")
     axes.set_ylabel("score")
-    axes.legend(loc="upper right", fontsize="small", ncols=len(heads))
+    axes.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize="small", ncols=len(heads), frameon=False)
     figure.tight_layout()
     return _data_uri(figure)

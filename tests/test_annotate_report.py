@@ -1,0 +1,360 @@
+"""`mmml-report`: every number on the page checked against pandas on the same Parquet; comparisons; the browser.
+
+The annotations here are written with the pipeline's own writers, built to
+hold what real corpora hold: copies of one video under two paths, utterances
+without words, tied scores, two languages, failures at several stages, and a
+transcript that is an HTML injection. The expected figures are computed
+independently, with pandas, from the Parquet files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from annotate.report.cli import main
+from annotate.run import RunPaths
+from pipelines.write import error_table, utterance_table, with_metadata, write_atomic
+from tests.report_page import decimals, read_page, shown_number
+
+HEADS = ("fused", "text", "audio")
+INJECTION = "<script>alert('pwned')</script> & <b>bold</b>"
+TOP, VIDEOS = 4, 3
+
+
+def _utterances(rng: np.random.Generator) -> list[dict]:
+    rows = []
+    for v in range(6):
+        path, video_id = f"/corpus/show {v}/episode_{v}.mp4", f"{v:016x}"
+        start = 0.0
+        for u in range(int(rng.integers(3, 9))):
+            length = float(np.round(rng.uniform(1.0, 9.0), 3))
+            words = not (v == 2 and u % 2 == 0)  # a video with some utterances ASR heard no words in
+            text, audio = (float(x) for x in rng.uniform(-3.2, 3.2, 2).astype(np.float32))
+            rows.append(
+                {
+                    "video_path": path,
+                    "video_id": video_id,
+                    "utterance": u,
+                    "start": start,
+                    "end": start + length,
+                    "text": (INJECTION if (v, u) == (1, 1) else f"sentence {u} of video {v}") if words else "",
+                    "language": "de" if v == 4 else "en",
+                    "language_probability": 0.9,
+                    "asr_confidence": float(rng.uniform(0.2, 1.0)) if words else None,
+                    "score_fused": 1.5 if u == 0 and v in (3, 5) else float(np.float32(rng.uniform(-3, 3))),  # a tie
+                    "score_text": text if words else None,
+                    "score_audio": audio,
+                    "model_id": "0123456789abcdef",
+                    "asr_model": "packaged:whisper-tiny.en",
+                }
+            )
+            start += length + float(rng.uniform(0.2, 2.0))
+    copies = [{**r, "video_path": "/corpus/copy of episode_1.mp4"} for r in rows if r["video_id"] == f"{1:016x}"]
+    return rows + copies
+
+
+ERRORS = [
+    {"video_path": "/corpus/zero.mp4", "video_id": None, "stage": "demux", "error_type": "DecodeError", "message": "m"},
+    {"video_path": "/corpus/cut.mp4", "video_id": "ff", "stage": "demux", "error_type": "DecodeError", "message": "1"},
+    {"video_path": "/corpus/quiet.mp4", "video_id": "ee", "stage": "segment", "error_type": "NoSpeech", "message": ""},
+]
+
+
+def _write(rows: list[dict], out: Path, errors: list[dict] | None = ERRORS) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(with_metadata(utterance_table(rows), {"config": {"score": {"batch_size": 16}}}), out)
+    if errors is not None:
+        write_atomic(error_table({**e, "traceback": None} for e in errors), RunPaths(out).errors)
+    return out
+
+
+@pytest.fixture(scope="module")
+def annotation(tmp_path_factory) -> Path:
+    return _write(_utterances(np.random.default_rng(7)), tmp_path_factory.mktemp("report") / "scores.parquet")
+
+
+@pytest.fixture(scope="module")
+def earlier(annotation: Path, tmp_path_factory) -> Path:
+    """The same corpus scored before: other scores, one video cut differently, one utterance and one video more."""
+    rng = np.random.default_rng(8)
+    rows = pq.read_table(annotation).to_pylist()
+    earlier = []
+    for row in rows:
+        if row["video_id"] == f"{0:016x}" and row["utterance"] == 1:
+            continue  # only in this run
+        row = {**row, "score_fused": float(np.float32(row["score_fused"] + rng.normal(0, 0.5)))}
+        row["score_audio"] = float(np.float32(rng.uniform(-3, 3)))
+        if row["video_id"] == f"{5:016x}":
+            row["start"], row["end"] = row["start"] + 0.2, row["end"] + 0.2  # transcribed anew: other cuts
+        earlier.append(row)
+    earlier.append({**rows[0], "video_path": "/corpus/gone.mp4", "video_id": "dd", "utterance": 0})
+    return _write(earlier, tmp_path_factory.mktemp("earlier") / "earlier.parquet", errors=None)
+
+
+def report(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+# --- what the page must say, computed with pandas ---------------------------------------------------------------
+
+
+def expected_figures(frame: pd.DataFrame, errors: pd.DataFrame, order: str) -> dict[str, float]:
+    f: dict[str, float] = {
+        "corpus.videos": frame["video_path"].nunique(),
+        "corpus.failed_videos": errors["video_path"].nunique(),
+        "corpus.utterances": len(frame),
+        "corpus.hours": (frame["end"] - frame["start"]).sum() / 3600,
+        "corpus.without_words": (frame["text"] == "").sum(),
+        "videos.total": frame["video_path"].nunique(),
+    }
+    f |= {f"language.{k}": v for k, v in frame["language"].value_counts().items()}
+    by_type = errors.groupby(["stage", "error_type"])["video_path"].nunique()
+    f |= {f"failures.{stage}.{kind}": n for (stage, kind), n in by_type.items()}
+    for head in HEADS:
+        values = frame[f"score_{head}"].dropna().astype(float)
+        f |= {f"head.{head}.{k}": getattr(values, k)() for k in ("mean", "std", "min", "max")}
+        f[f"head.{head}.n"] = len(values)
+    pairs = frame[["score_text", "score_audio"]].dropna().astype(float)
+    f["text_audio.n"] = len(pairs)
+    f["text_audio.pearson"] = pairs["score_text"].corr(pairs["score_audio"])
+    f["text_audio.sign"] = ((pairs["score_text"] >= 0) == (pairs["score_audio"] >= 0)).mean()
+    sure = frame[["asr_confidence", "score_fused"]].dropna().astype(float)
+    f["confidence.n"] = len(sure)
+    f["confidence.pearson"] = sure["asr_confidence"].corr(sure["score_fused"])
+    f["confidence.unsure"] = (frame["asr_confidence"] < 0.5).sum()
+    f["confidence.threshold"] = 0.5
+
+    gap = frame.assign(gap=(frame["score_text"].astype(float) - frame["score_audio"].astype(float)).abs())
+    lists = {
+        "positive": gap.dropna(subset="score_fused").sort_values(
+            ["score_fused", "video_path", "utterance"], ascending=[False, True, True]
+        ),
+        "negative": gap.dropna(subset="score_fused").sort_values(["score_fused", "video_path", "utterance"]),
+        "disagreeing": gap.dropna(subset="gap").sort_values(
+            ["gap", "video_path", "utterance"], ascending=[False, True, True]
+        ),
+    }
+    for name, rows in lists.items():
+        for rank, row in enumerate(rows.head(TOP).itertuples(), 1):
+            f |= _row_figures(f"{name}.{rank}", row)
+            if name == "disagreeing":
+                f[f"{name}.{rank}.gap"] = row.gap
+
+    per_video = gap.groupby("video_path").agg(
+        seconds=("end", "sum"),
+        started=("start", "sum"),
+        n=("utterance", "size"),
+        mean=("score_fused", "mean"),
+        mean_gap=("gap", "mean"),
+    )
+    per_video["seconds"] -= per_video["started"]
+    per_video = per_video.reset_index()
+    key, ascending = {"length": ("seconds", False), "negative": ("mean", True), "disagreement": ("mean_gap", False)}[
+        order
+    ]
+    chosen = per_video.sort_values([key, "video_path"], ascending=[ascending, True]).head(VIDEOS)
+    f["videos.shown"] = len(chosen)
+    for rank, video in enumerate(chosen.itertuples(), 1):
+        f |= {f"video.{rank}.utterances": video.n, f"video.{rank}.seconds": video.seconds}
+        f[f"video.{rank}.mean_fused"] = video.mean
+        for row in frame[frame["video_path"] == video.video_path].itertuples():
+            f |= _row_figures(f"video.{rank}.{row.utterance}", row)
+    return f
+
+
+def _row_figures(key: str, row) -> dict[str, float]:
+    values = {"start": row.start, "end": row.end, "confidence": row.asr_confidence}
+    values |= {head: getattr(row, f"score_{head}") for head in HEADS}
+    return {f"{key}.{name}": value for name, value in values.items()}
+
+
+def expected_comparison(this: pd.DataFrame, other: pd.DataFrame) -> dict[str, float]:
+    def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.assign(s=(frame["start"] * 1000).round(), e=(frame["end"] * 1000).round())
+        return frame.sort_values("video_path").drop_duplicates(["video_id", "s", "e"])
+
+    here, there = keyed(this), keyed(other)
+    both = here.merge(there, on=["video_id", "s", "e"], suffixes=("", "_o"), validate="one_to_one")
+    f: dict[str, float] = {
+        "compare.matched": len(both),
+        "compare.only_here": len(here) - len(both),
+        "compare.only_other": len(there) - len(both),
+    }
+    for head in HEADS:
+        pair = both[[f"score_{head}", f"score_{head}_o"]].dropna().astype(float)
+        new, old = pair[f"score_{head}"], pair[f"score_{head}_o"]
+        f |= {f"compare.{head}.n": len(pair), f"compare.{head}.pearson": new.corr(old)}
+        f |= {
+            f"compare.{head}.sign": ((new >= 0) == (old >= 0)).mean(),
+            f"compare.{head}.mean_change": (new - old).mean(),
+        }
+        f[f"compare.{head}.mean_abs_change"] = (new - old).abs().mean()
+    both = both.assign(change=both["score_fused"].astype(float) - both["score_fused_o"].astype(float))
+    changed = both.assign(size=both["change"].abs()).sort_values(
+        ["size", "video_path", "start"], ascending=[False, True, True]
+    )
+    for rank, row in enumerate(changed.head(TOP).itertuples(), 1):
+        f |= {f"changed.{rank}.start": row.start, f"changed.{rank}.end": row.end, f"changed.{rank}.change": row.change}
+        f |= {f"changed.{rank}.this": row.score_fused, f"changed.{rank}.other": row.score_fused_o}
+    means = both.groupby("video_id").agg(
+        path=("video_path", "min"), n=("change", "size"), this=("score_fused", "mean"), other=("score_fused_o", "mean")
+    )
+    means = means.assign(moved=means["this"] - means["other"]).assign(size=lambda m: m["moved"].abs())
+    for rank, row in enumerate(means.sort_values(["size", "path"], ascending=[False, True]).head(TOP).itertuples(), 1):
+        f |= {f"moved.{rank}.utterances": row.n, f"moved.{rank}.this": row.this, f"moved.{rank}.other": row.other}
+        f[f"moved.{rank}.moved"] = row.moved
+    for name, rows in (("only_here", here), ("only_other", there)):
+        alone = rows.merge(both[["video_id", "s", "e"]], how="left", indicator=True).query("_merge == 'left_only'")
+        for rank, row in enumerate(alone.sort_values(["video_path", "start"]).head(TOP).itertuples(), 1):
+            f |= {f"{name}.{rank}.start": row.start, f"{name}.{rank}.end": row.end}
+    return f
+
+
+def assert_page_shows(html: str, expected: dict[str, float]) -> None:
+    page = read_page(html)
+    assert not page.stray_digits, f"numbers that are not figures: {page.stray_digits[:5]}"
+    missing, unexpected = sorted(set(expected) - set(page.figures)), sorted(set(page.figures) - set(expected))
+    assert not missing and not unexpected, f"missing {missing[:8]}, unexpected {unexpected[:8]}"
+    for key, want in expected.items():
+        got = page.figures[key]
+        if want is None or (isinstance(want, float) and math.isnan(want)):
+            assert math.isnan(got.value) and got.shown == "n/a", key
+            continue
+        assert got.value == pytest.approx(float(want), rel=1e-6, abs=1e-9), key
+        assert shown_number(got.shown) == pytest.approx(got.value, abs=0.5 * 10 ** -decimals(got.shown) + 1e-12), key
+
+
+# --- tests -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["length", "negative", "disagreement"])
+def test_every_number_on_the_page_is_the_figure_computed_from_the_parquet(annotation, tmp_path, order) -> None:
+    out = tmp_path / "report.html"
+    code, output = report(annotation, "--out", out, "--top", TOP, "--videos", VIDEOS, "--order", order)
+    assert code == 0, output
+    frame, errors = pd.read_parquet(annotation), pd.read_parquet(RunPaths(annotation).errors)
+    assert_page_shows(out.read_text(), expected_figures(frame, errors, order))
+
+
+def test_two_runs_are_compared_utterance_by_utterance(annotation, earlier, tmp_path) -> None:
+    out = tmp_path / "report.html"
+    code, output = report(annotation, "--compare", earlier, "--out", out, "--top", TOP, "--videos", VIDEOS)
+    assert code == 0, output
+    this, other = pd.read_parquet(annotation), pd.read_parquet(earlier)
+    expected = expected_figures(this, pd.read_parquet(RunPaths(annotation).errors), "length")
+    comparison = expected_comparison(this, other)
+    # The earlier run left out one utterance, cut one video anew (all its utterances unmatched both ways) and
+    # had a video more; copies of a video are compared once.
+    shifted = (this["video_id"] == f"{5:016x}").sum()
+    assert comparison["compare.only_here"] == 1 + shifted and comparison["compare.only_other"] == shifted + 1
+    assert_page_shows(out.read_text(), expected | comparison)
+
+
+def test_transcripts_and_paths_from_the_corpus_are_shown_as_text_not_markup(annotation, tmp_path) -> None:
+    out = tmp_path / "report.html"
+    assert report(annotation, "--out", out, "--order", "name")[0] == 0
+    html = out.read_text()
+    assert read_page(html).scripts == 0
+    assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_inputs_that_are_not_annotations_are_refused_by_name(annotation, tmp_path) -> None:
+    not_parquet = tmp_path / "notes.parquet"
+    not_parquet.write_text("hello")
+    other_table = tmp_path / "other.parquet"
+    pq.write_table(pq.read_table(annotation).drop_columns(["score_fused", "text"]), other_table)
+    out = tmp_path / "report.html"
+    for path, why in [
+        (tmp_path / "missing.parquet", "no such file"),
+        (not_parquet, "not a Parquet file"),
+        (other_table, "lacks the columns text, score_fused"),
+    ]:
+        code, output = report(path, "--out", out)
+        assert code == 2 and str(path) in output and why in output, output
+        code, output = report(annotation, "--compare", path, "--out", out)
+        assert code == 2 and str(path) in output and why in output, output
+    assert not out.exists()
+
+
+def test_an_annotation_without_errors_file_or_text_head_is_reported(annotation, tmp_path) -> None:
+    audio_only = pq.read_table(annotation).to_pandas().assign(score_text=None, score_fused=None)
+    path = _write(audio_only.to_dict("records"), tmp_path / "audio.parquet", errors=None)
+    out = tmp_path / "report.html"
+    assert report(path, "--out", out)[0] == 0
+    page = read_page(out.read_text())
+    assert {"head.audio.n"} <= set(page.figures) and not {"head.text.n", "head.fused.n", "text_audio.n"} & set(
+        page.figures
+    )
+    assert "corpus.failed_videos" not in page.figures and "no errors file" in out.read_text()
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        message = "chromium is not installed (scripts/setup.sh installs it): the page is not rendered"
+        if os.environ.get("MMML_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+HEADLESS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_the_page_renders_in_a_browser_with_every_plot(annotation, earlier, tmp_path) -> None:
+    """Headless Chromium draws the page to a PNG, and reports each picture decoded (a broken one is 0 wide)."""
+    chromium = _chromium()
+    out = tmp_path / "report.html"
+    assert report(annotation, "--compare", earlier, "--out", out, "--videos", VIDEOS)[0] == 0
+    browser = [chromium, *HEADLESS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,4000"]
+    screenshot = tmp_path / "report.png"
+    subprocess.run([*browser, f"--screenshot={screenshot}", out.as_uri()], check=True, capture_output=True, timeout=120)
+    from PIL import Image
+
+    with Image.open(screenshot) as image:
+        assert image.size == (1200, 4000)
+        pixels = np.asarray(image.convert("RGB"))
+    assert (pixels != 255).any(axis=2).mean() > 0.05  # drawn on, not a blank page
+
+    probe = tmp_path / "probe.html"  # a copy of the page that writes each image's decoded width into the DOM
+    probe.write_text(
+        out.read_text().replace(
+            "</body>",
+            "<script>window.onload = () => { document.body.dataset.widths = "
+            "Array.from(document.images, i => i.complete ? i.naturalWidth : -1).join(' '); };</script></body>",
+        )
+    )
+    dom = subprocess.run(
+        [*browser, "--dump-dom", probe.as_uri()], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+    widths = [int(w) for w in read_widths(dom)]
+    expected_images = 4 + VIDEOS  # histograms, text-audio, confidence, comparison; one timeline per video
+    assert len(widths) == expected_images and all(w > 100 for w in widths), widths
+
+
+def read_widths(dom: str) -> list[str]:
+    import re
+
+    found = re.search(r'data-widths="([^"]*)"', dom)
+    assert found, "the page's script did not run"
+    return found.group(1).split()
