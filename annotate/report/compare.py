@@ -31,11 +31,13 @@ class HeadChange:
 
 @dataclass(frozen=True)
 class Comparison:
-    matched: pa.Table  # one row per matched utterance: this run's columns + `other_<head>` + `change`
-    only_here: pa.Table  # utterances of this run without a partner in the other
-    only_other: pa.Table
+    matched: pa.Table  # one row per matched utterance: this run's scores, `other_<head>`, `change` (no text)
+    only_here: int  # utterances of this run without a partner in the other
+    only_other: int
+    first_only_here: pa.Table  # the first `k` of them by path and time, with their text
+    first_only_other: pa.Table
     heads: list[HeadChange]
-    changes: pa.Table  # the matched utterances whose fused score changed most
+    changes: pa.Table  # the matched utterances whose fused score changed most, with their text
     moved: pa.Table  # videos whose mean fused score moved most
 
 
@@ -45,28 +47,41 @@ def compare(this: Run, other: Run, k: int) -> Comparison:
     there_scores = there.select([*KEYS, *renamed]).rename_columns([*KEYS, *renamed.values()])
     matched = here.join(there_scores, keys=KEYS, join_type="inner")
     matched = matched.append_column("change", pc.subtract(matched["score_fused"], matched["other_fused"]))
+    only_here = here.join(there.select(KEYS), keys=KEYS, join_type="left anti")
+    only_other = there.join(here.select(KEYS), keys=KEYS, join_type="left anti")
     return Comparison(
         matched=matched,
-        only_here=_by_time(here.join(there.select(KEYS), keys=KEYS, join_type="left anti")),
-        only_other=_by_time(there.join(here.select(KEYS), keys=KEYS, join_type="left anti")),
+        only_here=only_here.num_rows,
+        only_other=only_other.num_rows,
+        first_only_here=_with_text(_by_time(only_here).slice(0, k), this),
+        first_only_other=_with_text(_by_time(only_other).slice(0, k), other),
         heads=[_head_change(matched, h) for h in HEADS if _present(matched, h)],
-        changes=_largest(matched, "change", k),
+        changes=_with_text(_largest(matched, "change", k), this),
         moved=_moved_videos(matched, k),
     )
 
 
+_LIGHT = ["video_path", "video_id", "utterance", "start", "end", *(score_column(h) for h in HEADS)]
+
+
 def _keyed(run: Run) -> pa.Table:
-    """The utterances with integer millisecond times, copies of one video (same id, other path) kept once."""
-    table = run.utterances
+    """The utterances without their text (joins of a million rows stay light) and with integer millisecond times.
+
+    Copies of one video (same id, another path) are kept once, under the first path; `row` points back into
+    the run's table.
+    """
+    table = run.utterances.select(_LIGHT).append_column("row", pa.array(np.arange(run.utterances.num_rows)))
     for name, column in (("start_ms", "start"), ("end_ms", "end")):
         table = table.append_column(name, pc.cast(pc.round(pc.multiply(table[column], 1000.0)), pa.int64()))
-    first_path = (
-        table.group_by(KEYS).aggregate([("video_path", "min")]).rename_columns({"video_path_min": "video_path"})
-    )
+    first_path = grouped(table, KEYS, {"video_path": ("video_path", "min")})
     unique = table.join(first_path, keys=[*KEYS, "video_path"], join_type="inner")
     if unique.num_rows != first_path.num_rows:
         raise ReportError(f"{run.path}: one video has several utterances at the same times; the file is not one run")
     return unique
+
+
+def _with_text(rows: pa.Table, run: Run) -> pa.Table:
+    return rows.append_column("text", run.utterances["text"].take(rows["row"]))
 
 
 def _present(matched: pa.Table, head: str) -> bool:

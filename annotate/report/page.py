@@ -123,12 +123,11 @@ def _context(run: Run, options: ReportOptions, other: Run | None) -> dict[str, A
         "other": other,
         "other_corpus": corpus(other) if other else None,
         "unmatched": [
-            ("only_here", "utterances only in this run", comparison.only_here),
-            ("only_other", "utterances only in the other run", comparison.only_other),
+            ("only_here", "utterances only in this run", comparison.first_only_here),
+            ("only_other", "utterances only in the other run", comparison.first_only_other),
         ]
         if comparison
         else [],
-        "top": options.top,
         "plots": {
             "histograms": plots.histograms(spreads) if spreads else None,
             "text_audio": plots.density(text, audio, "text head", "audio head") if text_audio.n else None,

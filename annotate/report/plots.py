@@ -51,7 +51,7 @@ def density(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, diagonal: bo
         cells = axes.hexbin(x, y, gridsize=40, bins="log", mincnt=1, cmap="viridis")
         figure.colorbar(cells, ax=axes, label="utterances")
     else:
-        axes.scatter(x, y, s=9, alpha=0.6, color=COLOURS["fused"], linewidths=0)
+        axes.scatter(x, y, s=16, alpha=0.7, color=COLOURS["fused"], linewidths=0)
     if diagonal:
         low, high = (min(x.min(), y.min()), max(x.max(), y.max())) if x.size else (-3, 3)
         axes.plot([low, high], [low, high], color="grey", linewidth=0.7)
