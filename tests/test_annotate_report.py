@@ -358,3 +358,16 @@ def read_widths(dom: str) -> list[str]:
     found = re.search(r'data-widths="([^"]*)"', dom)
     assert found, "the page's script did not run"
     return found.group(1).split()
+
+
+def test_a_run_in_which_every_video_failed_is_reported(tmp_path) -> None:
+    many = [{**ERRORS[0], "video_path": f"/corpus/broken_{i:03d}.mp4"} for i in range(60)]
+    path = _write([], tmp_path / "scores.parquet", errors=many)
+    out = tmp_path / "report.html"
+    code, output = report(path, "--out", out, "--compare", path)
+    assert code == 0, output
+    page = read_page(out.read_text())
+    figures = {k: f.value for k, f in page.figures.items()}
+    assert figures["corpus.utterances"] == 0 and figures["corpus.failed_videos"] == 60
+    assert figures["failures.demux.DecodeError"] == 60 and figures["failures.not_listed"] == 10
+    assert figures["compare.matched"] == 0 and not page.images

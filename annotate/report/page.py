@@ -71,6 +71,7 @@ def shown(value: float | int | None, kind: str) -> str:
 
 
 def figure(value: float | int | None, key: str, kind: str) -> Markup:
+    """`n(...)` in the template: the printed figure, with its name and unrounded value for checking and copying."""
     exact = "nan" if value is None else repr(value.item() if isinstance(value, np.generic) else value)
     return Markup('<span class="figure" data-figure="{}" data-value="{}">{}</span>').format(
         key, exact, shown(value, kind)
@@ -95,13 +96,12 @@ def _context(run: Run, options: ReportOptions, other: Run | None) -> dict[str, A
     confidence_agreement = agreement(confidence, fused)
     chosen = videos(table, options.order, options.videos)
     comparison = compare(run, other, options.top) if other else None
-    failed = _failed(run)
     return {
         "run": run,
         "heads": heads,
         "corpus": corpus(run),
-        "failed": failed[:FAILED_LISTED],
-        "failed_more": max(0, len(failed) - FAILED_LISTED),
+        "failed": _first_failed(run, FAILED_LISTED),
+        "failed_more": max(0, (run.errors.num_rows if run.errors is not None else 0) - FAILED_LISTED),
         "configuration": json.dumps(run.metadata, indent=2, sort_keys=True),
         "spreads": spreads,
         "text_audio": text_audio,
@@ -139,11 +139,11 @@ def _context(run: Run, options: ReportOptions, other: Run | None) -> dict[str, A
     }
 
 
-def _failed(run: Run) -> list[dict[str, Any]]:
+def _first_failed(run: Run, n: int) -> list[dict[str, Any]]:
     if run.errors is None:
         return []
     order = pc.sort_indices(run.errors, sort_keys=[("video_path", "ascending"), ("stage", "ascending")])
-    return run.errors.take(order).to_pylist()
+    return run.errors.take(order[:n]).to_pylist()
 
 
 def _video_view(video: Video, heads: list[str]) -> dict[str, Any]:
