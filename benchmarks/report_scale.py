@@ -111,7 +111,8 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=10_000)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    this, other = args.workdir / "scores.parquet", args.workdir / "earlier.parquet"
+    shape = f"{args.utterances}x{args.videos}"  # a workdir holds each shape once
+    this, other = args.workdir / f"scores-{shape}.parquet", args.workdir / f"earlier-{shape}.parquet"
     if not this.exists():
         table = synthetic(args.utterances, args.videos, seed=0)
         write_atomic(with_metadata(rescored(table, seed=1), {"config": {"synthetic": True}}), other)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -40,6 +41,8 @@ def _utterances(rng: np.random.Generator) -> list[dict]:
             length = float(np.round(rng.uniform(1.0, 9.0), 3))
             words = not (v == 2 and u % 2 == 0)  # a video with some utterances ASR heard no words in
             text, audio = (float(x) for x in rng.uniform(-3.2, 3.2, 2).astype(np.float32))
+            if u == 2:  # exact zeros: sign agreement counts 0 with the positives
+                text, audio = (0.0, audio) if v % 2 else (text, 0.0)
             rows.append(
                 {
                     "video_path": path,
@@ -51,7 +54,8 @@ def _utterances(rng: np.random.Generator) -> list[dict]:
                     "language": "de" if v == 4 else "en",
                     "language_probability": 0.9,
                     "asr_confidence": float(rng.uniform(0.2, 1.0)) if words else None,
-                    "score_fused": 1.5 if u == 0 and v in (3, 5) else float(np.float32(rng.uniform(-3, 3))),  # a tie
+                    # a tie at the top of the most positive list, broken by path
+                    "score_fused": 3.1 if u == 0 and v in (3, 5) else float(np.float32(rng.uniform(-3, 3))),
                     "score_text": text if words else None,
                     "score_audio": audio,
                     "model_id": "0123456789abcdef",
@@ -85,7 +89,8 @@ def annotation(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def earlier(annotation: Path, tmp_path_factory) -> Path:
-    """The same corpus scored before: other scores, one video cut differently, one utterance and one video more."""
+    """The same corpus scored before: other scores, one video cut differently, one utterance ending 2 ms later,
+    one utterance fewer and one video more."""
     rng = np.random.default_rng(8)
     rows = pq.read_table(annotation).to_pylist()
     earlier = []
@@ -96,6 +101,10 @@ def earlier(annotation: Path, tmp_path_factory) -> Path:
         row["score_audio"] = float(np.float32(rng.uniform(-3, 3)))
         if row["video_id"] == f"{5:016x}":
             row["start"], row["end"] = row["start"] + 0.2, row["end"] + 0.2  # transcribed anew: other cuts
+        elif row["video_id"] == f"{3:016x}" and row["utterance"] == 1:
+            row["end"] += 0.002  # two milliseconds apart: another utterance
+        elif row["video_id"] == f"{3:016x}" and row["utterance"] == 2:
+            row["end"] += 1e-7  # float noise: the same utterance
         earlier.append(row)
     earlier.append({**rows[0], "video_path": "/corpus/gone.mp4", "video_id": "dd", "utterance": 0})
     return _write(earlier, tmp_path_factory.mktemp("earlier") / "earlier.parquet", errors=None)
@@ -109,14 +118,32 @@ def report(*args: str | Path) -> tuple[int, str]:
 # --- what the page must say, computed with pandas ---------------------------------------------------------------
 
 
-def expected_figures(frame: pd.DataFrame, errors: pd.DataFrame, order: str) -> dict[str, float]:
+def first_copies(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each video's rows under its first path: a copy under another path is the same video."""
+    first = frame.groupby("video_id")["video_path"].transform("min")
+    return frame[frame["video_path"] == first]
+
+
+def row_id(row) -> str:
+    return f"{row.video_id}/{row.utterance}"
+
+
+def shown_text(text: str) -> str:
+    return text or "(no words)"
+
+
+def expected_page(frame: pd.DataFrame, errors: pd.DataFrame, order: str) -> tuple[dict, dict]:
+    """The figures of the page (key -> value) and its listed rows (list -> [(row id, text)]) for one run."""
+    paths = frame["video_path"].nunique()
+    frame = first_copies(frame)
     f: dict[str, float] = {
-        "corpus.videos": frame["video_path"].nunique(),
+        "corpus.videos": frame["video_id"].nunique(),
+        "corpus.copies": paths - frame["video_id"].nunique(),
         "corpus.failed_videos": errors["video_path"].nunique(),
         "corpus.utterances": len(frame),
         "corpus.hours": (frame["end"] - frame["start"]).sum() / 3600,
         "corpus.without_words": (frame["text"] == "").sum(),
-        "videos.total": frame["video_path"].nunique(),
+        "videos.total": frame["video_id"].nunique(),
     }
     f |= {f"language.{k}": v for k, v in frame["language"].value_counts().items()}
     by_type = errors.groupby(["stage", "error_type"])["video_path"].nunique()
@@ -135,42 +162,43 @@ def expected_figures(frame: pd.DataFrame, errors: pd.DataFrame, order: str) -> d
     f["confidence.unsure"] = (frame["asr_confidence"] < 0.5).sum()
     f["confidence.threshold"] = 0.5
 
+    rows: dict[str, list] = {}
     gap = frame.assign(gap=(frame["score_text"].astype(float) - frame["score_audio"].astype(float)).abs())
+    ties = ["video_path", "utterance"]
     lists = {
-        "positive": gap.dropna(subset="score_fused").sort_values(
-            ["score_fused", "video_path", "utterance"], ascending=[False, True, True]
-        ),
-        "negative": gap.dropna(subset="score_fused").sort_values(["score_fused", "video_path", "utterance"]),
-        "disagreeing": gap.dropna(subset="gap").sort_values(
-            ["gap", "video_path", "utterance"], ascending=[False, True, True]
-        ),
+        "positive": gap[gap["score_fused"] > 0].sort_values(["score_fused", *ties], ascending=[False, True, True]),
+        "negative": gap[gap["score_fused"] < 0].sort_values(["score_fused", *ties]),
+        "disagreeing": gap[gap["gap"] > 0].sort_values(["gap", *ties], ascending=[False, True, True]),
     }
-    for name, rows in lists.items():
-        for rank, row in enumerate(rows.head(TOP).itertuples(), 1):
+    for name, listed in lists.items():
+        listed = listed.head(TOP)
+        rows[name] = [(row_id(r), shown_text(r.text)) for r in listed.itertuples()]
+        for rank, row in enumerate(listed.itertuples(), 1):
             f |= _row_figures(f"{name}.{rank}", row)
             if name == "disagreeing":
                 f[f"{name}.{rank}.gap"] = row.gap
 
     per_video = gap.groupby("video_path").agg(
-        seconds=("end", "sum"),
-        started=("start", "sum"),
+        ends=("end", "sum"),
+        starts=("start", "sum"),
         n=("utterance", "size"),
         mean=("score_fused", "mean"),
         mean_gap=("gap", "mean"),
     )
-    per_video["seconds"] -= per_video["started"]
-    per_video = per_video.reset_index()
-    key, ascending = {"length": ("seconds", False), "negative": ("mean", True), "disagreement": ("mean_gap", False)}[
-        order
-    ]
+    per_video = per_video.assign(seconds=per_video["ends"] - per_video["starts"]).reset_index()
+    by = {"length": ("seconds", False), "positive": ("mean", False), "negative": ("mean", True)}
+    by |= {"disagreement": ("mean_gap", False), "name": ("video_path", True)}
+    key, ascending = by[order]
     chosen = per_video.sort_values([key, "video_path"], ascending=[ascending, True]).head(VIDEOS)
     f["videos.shown"] = len(chosen)
     for rank, video in enumerate(chosen.itertuples(), 1):
         f |= {f"video.{rank}.utterances": video.n, f"video.{rank}.seconds": video.seconds}
         f[f"video.{rank}.mean_fused"] = video.mean
-        for row in frame[frame["video_path"] == video.video_path].itertuples():
+        utterances = frame[frame["video_path"] == video.video_path].sort_values("utterance")
+        rows[f"video.{rank}"] = [(row_id(r), shown_text(r.text)) for r in utterances.itertuples()]
+        for row in utterances.itertuples():
             f |= _row_figures(f"video.{rank}.{row.utterance}", row)
-    return f
+    return f, rows
 
 
 def _row_figures(key: str, row) -> dict[str, float]:
@@ -179,10 +207,9 @@ def _row_figures(key: str, row) -> dict[str, float]:
     return {f"{key}.{name}": value for name, value in values.items()}
 
 
-def expected_comparison(this: pd.DataFrame, other: pd.DataFrame) -> dict[str, float]:
+def expected_comparison(this: pd.DataFrame, other: pd.DataFrame) -> tuple[dict, dict]:
     def keyed(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.assign(s=(frame["start"] * 1000).round(), e=(frame["end"] * 1000).round())
-        return frame.sort_values("video_path").drop_duplicates(["video_id", "s", "e"])
+        return first_copies(frame).assign(s=(frame["start"] * 1000).round(), e=(frame["end"] * 1000).round())
 
     here, there = keyed(this), keyed(other)
     both = here.merge(there, on=["video_id", "s", "e"], suffixes=("", "_o"), validate="one_to_one")
@@ -195,15 +222,15 @@ def expected_comparison(this: pd.DataFrame, other: pd.DataFrame) -> dict[str, fl
         pair = both[[f"score_{head}", f"score_{head}_o"]].dropna().astype(float)
         new, old = pair[f"score_{head}"], pair[f"score_{head}_o"]
         f |= {f"compare.{head}.n": len(pair), f"compare.{head}.pearson": new.corr(old)}
-        f |= {
-            f"compare.{head}.sign": ((new >= 0) == (old >= 0)).mean(),
-            f"compare.{head}.mean_change": (new - old).mean(),
-        }
+        f[f"compare.{head}.sign"] = ((new >= 0) == (old >= 0)).mean()
+        f[f"compare.{head}.mean_change"] = (new - old).mean()
         f[f"compare.{head}.mean_abs_change"] = (new - old).abs().mean()
+    rows: dict[str, list] = {}
     both = both.assign(change=both["score_fused"].astype(float) - both["score_fused_o"].astype(float))
     changed = both.assign(size=both["change"].abs()).sort_values(
         ["size", "video_path", "start"], ascending=[False, True, True]
     )
+    rows["changed"] = [(row_id(r), shown_text(r.text)) for r in changed.head(TOP).itertuples()]
     for rank, row in enumerate(changed.head(TOP).itertuples(), 1):
         f |= {f"changed.{rank}.start": row.start, f"changed.{rank}.end": row.end, f"changed.{rank}.change": row.change}
         f |= {f"changed.{rank}.this": row.score_fused, f"changed.{rank}.other": row.score_fused_o}
@@ -211,17 +238,21 @@ def expected_comparison(this: pd.DataFrame, other: pd.DataFrame) -> dict[str, fl
         path=("video_path", "min"), n=("change", "size"), this=("score_fused", "mean"), other=("score_fused_o", "mean")
     )
     means = means.assign(moved=means["this"] - means["other"]).assign(size=lambda m: m["moved"].abs())
-    for rank, row in enumerate(means.sort_values(["size", "path"], ascending=[False, True]).head(TOP).itertuples(), 1):
+    moved = means.sort_values(["size", "path"], ascending=[False, True]).head(TOP).reset_index()
+    rows["moved"] = [(r.video_id, None) for r in moved.itertuples()]
+    for rank, row in enumerate(moved.itertuples(), 1):
         f |= {f"moved.{rank}.utterances": row.n, f"moved.{rank}.this": row.this, f"moved.{rank}.other": row.other}
         f[f"moved.{rank}.moved"] = row.moved
-    for name, rows in (("only_here", here), ("only_other", there)):
-        alone = rows.merge(both[["video_id", "s", "e"]], how="left", indicator=True).query("_merge == 'left_only'")
-        for rank, row in enumerate(alone.sort_values(["video_path", "start"]).head(TOP).itertuples(), 1):
+    for name, side in (("only_here", here), ("only_other", there)):
+        alone = side.merge(both[["video_id", "s", "e"]], how="left", indicator=True).query("_merge == 'left_only'")
+        alone = alone.sort_values(["video_path", "start"]).head(TOP)
+        rows[name] = [(row_id(r), shown_text(r.text)) for r in alone.itertuples()]
+        for rank, row in enumerate(alone.itertuples(), 1):
             f |= {f"{name}.{rank}.start": row.start, f"{name}.{rank}.end": row.end}
-    return f
+    return f, rows
 
 
-def assert_page_shows(html: str, expected: dict[str, float]) -> None:
+def assert_page_shows(html: str, expected: dict[str, float], rows: dict[str, list]) -> None:
     page = read_page(html)
     assert not page.stray_digits, f"numbers that are not figures: {page.stray_digits[:5]}"
     missing, unexpected = sorted(set(expected) - set(page.figures)), sorted(set(page.figures) - set(expected))
@@ -233,18 +264,22 @@ def assert_page_shows(html: str, expected: dict[str, float]) -> None:
             continue
         assert got.value == pytest.approx(float(want), rel=1e-6, abs=1e-9), key
         assert shown_number(got.shown) == pytest.approx(got.value, abs=0.5 * 10 ** -decimals(got.shown) + 1e-12), key
+    listed: dict[str, list] = {}
+    for row in page.rows:  # which utterances, in which order, with which text
+        listed.setdefault(row.listed_in, []).append((row.row, row.text))
+    assert listed == {name: entries for name, entries in rows.items() if entries}
 
 
 # --- tests -------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("order", ["length", "negative", "disagreement"])
+@pytest.mark.parametrize("order", ["length", "name", "positive", "negative", "disagreement"])
 def test_every_number_on_the_page_is_the_figure_computed_from_the_parquet(annotation, tmp_path, order) -> None:
     out = tmp_path / "report.html"
     code, output = report(annotation, "--out", out, "--top", TOP, "--videos", VIDEOS, "--order", order)
     assert code == 0, output
     frame, errors = pd.read_parquet(annotation), pd.read_parquet(RunPaths(annotation).errors)
-    assert_page_shows(out.read_text(), expected_figures(frame, errors, order))
+    assert_page_shows(out.read_text(), *expected_page(frame, errors, order))
 
 
 def test_two_runs_are_compared_utterance_by_utterance(annotation, earlier, tmp_path) -> None:
@@ -252,13 +287,13 @@ def test_two_runs_are_compared_utterance_by_utterance(annotation, earlier, tmp_p
     code, output = report(annotation, "--compare", earlier, "--out", out, "--top", TOP, "--videos", VIDEOS)
     assert code == 0, output
     this, other = pd.read_parquet(annotation), pd.read_parquet(earlier)
-    expected = expected_figures(this, pd.read_parquet(RunPaths(annotation).errors), "length")
-    comparison = expected_comparison(this, other)
-    # The earlier run left out one utterance, cut one video anew (all its utterances unmatched both ways) and
-    # had a video more; copies of a video are compared once.
+    figures, rows = expected_page(this, pd.read_parquet(RunPaths(annotation).errors), "length")
+    compared, compared_rows = expected_comparison(this, other)
+    # The earlier run left out one utterance, cut one video anew (all its utterances unmatched both ways), ended
+    # one utterance 2 ms later and had a video more; float noise in an end time still matches.
     shifted = (this["video_id"] == f"{5:016x}").sum()
-    assert comparison["compare.only_here"] == 1 + shifted and comparison["compare.only_other"] == shifted + 1
-    assert_page_shows(out.read_text(), expected | comparison)
+    assert compared["compare.only_here"] == 1 + shifted + 1 and compared["compare.only_other"] == shifted + 1 + 1
+    assert_page_shows(out.read_text(), figures | compared, rows | compared_rows)
 
 
 def test_transcripts_and_paths_from_the_corpus_are_shown_as_text_not_markup(annotation, tmp_path) -> None:
@@ -285,6 +320,67 @@ def test_inputs_that_are_not_annotations_are_refused_by_name(annotation, tmp_pat
         code, output = report(annotation, "--compare", path, "--out", out)
         assert code == 2 and str(path) in output and why in output, output
     assert not out.exists()
+
+
+def test_the_report_never_overwrites_its_inputs(annotation, earlier) -> None:
+    before = annotation.read_bytes()
+    for out in (annotation, RunPaths(annotation).errors, earlier):
+        code, output = report(annotation, "--compare", earlier, "--out", out)
+        assert code == 2 and "would overwrite an input" in output, output
+    assert annotation.read_bytes() == before
+
+
+def test_columns_of_the_wrong_type_are_refused_by_name(annotation, tmp_path) -> None:
+    table = pq.read_table(annotation)
+    index = table.schema.get_field_index("score_fused")
+    wrong = table.set_column(index, "score_fused", pa.array(["high"] * table.num_rows))
+    pq.write_table(wrong, tmp_path / "strings.parquet")
+    code, output = report(tmp_path / "strings.parquet", "--out", tmp_path / "r.html")
+    assert code == 2 and "strings.parquet: not an mmml-annotate output" in output, output
+
+
+def test_nan_scores_from_another_writer_count_as_missing(annotation, tmp_path) -> None:
+    """NaN where the pipeline writes null: the same page, not NaN means and NaN rows in the lists."""
+    frame = pq.read_table(annotation).to_pandas()
+    with_nulls = _write(frame.assign(score_audio=None).to_dict("records"), tmp_path / "nulls" / "s.parquet")
+    table = pa.Table.from_pandas(frame.assign(score_audio=np.float32("nan")), preserve_index=False)
+    with_nans = tmp_path / "nans" / "s.parquet"
+    with_nans.parent.mkdir()
+    pq.write_table(table, with_nans)
+    pages = []
+    for path in (with_nulls, with_nans):
+        assert report(path, "--out", path.with_suffix(".html"), "--order", "disagreement")[0] == 0
+        pages.append(
+            {k: (f.value, f.shown) for k, f in read_page(path.with_suffix(".html").read_text()).figures.items()}
+        )
+    without_errors_file = {k for k in pages[0] if k.startswith(("corpus.failed", "failures."))}
+    assert {k: v for k, v in pages[0].items() if k not in without_errors_file}.keys() == pages[1].keys()
+    assert all(pages[0][k][1] == pages[1][k][1] for k in pages[1])
+
+
+def test_a_model_without_scores_gets_a_page_without_plots(annotation, tmp_path) -> None:
+    frame = pq.read_table(annotation).to_pandas().assign(score_fused=None, score_text=None, score_audio=None)
+    path = _write(frame.to_dict("records"), tmp_path / "s.parquet")
+    assert report(path, "--out", tmp_path / "r.html")[0] == 0
+    page = read_page((tmp_path / "r.html").read_text())
+    assert not page.images and page.figures["corpus.utterances"].value == len(first_copies(frame))
+
+
+def test_many_pairs_are_drawn_as_a_density(tmp_path) -> None:
+    """Above a few thousand utterances a scatter would be a blot: the hexbin branch draws a real picture."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from annotate.report.plots import density
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=20_000)
+    uri = density(x, x + rng.normal(size=x.size), "x", "y")
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # a colour scale, not a few dots
 
 
 def test_an_annotation_without_errors_file_or_text_head_is_reported(annotation, tmp_path) -> None:

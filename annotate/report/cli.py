@@ -9,6 +9,7 @@ import click
 from mmml.atomic import write_text_atomic
 
 from ..cli import CannotStart
+from ..run import RunPaths
 from .figures import VIDEO_ORDERS
 from .page import ReportOptions, render
 from .runs import ReportError, load_run
@@ -31,6 +32,9 @@ def main(scores: Path, out: Path, other: Path | None, videos: int, order: str, t
 
     Exit status: 0 written; 2 an input is missing or not an mmml-annotate output.
     """
+    inputs = [p for p in (scores, other) if p is not None]
+    if out.resolve() in {q.resolve() for p in inputs for q in (p, RunPaths(p).errors)}:
+        raise CannotStart(f"--out {out} would overwrite an input")
     try:
         run = load_run(scores)
         page = render(run, ReportOptions(videos, order, top), load_run(other) if other else None)

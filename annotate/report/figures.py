@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from mmml.metrics import pearson
 
+from .columns import grouped, paired, scores
 from .runs import HEADS, Run, score_column
 
 VideoOrder = Literal["length", "name", "positive", "negative", "disagreement"]
@@ -43,7 +44,8 @@ class Failure:
 
 @dataclass(frozen=True)
 class Corpus:
-    videos: int  # video files with at least one utterance (copies of one video count once per path)
+    videos: int  # videos with at least one utterance (copies under other paths once)
+    copies: int  # further paths holding one of these videos
     utterances: int
     hours: float  # of utterances (the speech that was scored), not of whole videos
     without_words: int  # utterances ASR heard no words in (no text score)
@@ -88,7 +90,8 @@ class Video:
 def corpus(run: Run) -> Corpus:
     table = run.utterances
     return Corpus(
-        videos=pc.count_distinct(table["video_path"]).as_py(),
+        videos=pc.count_distinct(table["video_id"]).as_py(),
+        copies=run.copies,
         utterances=table.num_rows,
         hours=(pc.sum(table["seconds"]).as_py() or 0.0) / 3600,
         without_words=pc.sum(pc.equal(table["text"], "")).as_py() or 0,
@@ -111,11 +114,6 @@ def _counts(table: pa.Table, keys: list[str], distinct: str | None = None) -> li
     return sorted(pairs, key=lambda pair: (-pair[1], pair[0]))
 
 
-def scores(table: pa.Table, column: str) -> np.ndarray:
-    """A score column as float64, nulls as NaN."""
-    return table[column].to_numpy(zero_copy_only=False).astype(np.float64)
-
-
 def head_spreads(table: pa.Table) -> list[HeadSpread]:
     """Each head the model has (a head that is null everywhere is not in the model's variant)."""
     spreads = []
@@ -135,11 +133,6 @@ def head_spreads(table: pa.Table) -> list[HeadSpread]:
     return spreads
 
 
-def paired(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    both = np.isfinite(x) & np.isfinite(y)
-    return x[both], y[both]
-
-
 def agreement(x: np.ndarray, y: np.ndarray) -> Agreement:
     x, y = paired(x, y)
     sign = float(np.mean((x >= 0) == (y >= 0))) if x.size else float("nan")
@@ -151,10 +144,11 @@ def low_confidence(table: pa.Table) -> int:
 
 
 def extremes(table: pa.Table, column: str, k: int, descending: bool) -> pa.Table:
-    """The `k` utterances with the highest (or lowest) `column`, nulls never among them."""
-    table = table.filter(pc.is_valid(table[column]))
-    order = "descending" if descending else "ascending"
-    return _ordered(table, [(column, order)]).slice(0, k)
+    """The `k` utterances furthest above zero in `column` (or below it): a "most positive" list holds no
+    negative score however short the corpus, and nulls are never in it."""
+    beyond = pc.greater if descending else pc.less
+    table = table.filter(beyond(table[column], 0))
+    return _ordered(table, [(column, "descending" if descending else "ascending")]).slice(0, k)
 
 
 def _ordered(table: pa.Table, keys: Sequence[tuple[str, str]]) -> pa.Table:
@@ -162,20 +156,8 @@ def _ordered(table: pa.Table, keys: Sequence[tuple[str, str]]) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[*keys, *ties]))
 
 
-def grouped(table: pa.Table, keys: str | list[str], aggregations: dict[str, tuple[str, str]]) -> pa.Table:
-    """One row per value of `keys`, the other columns named as `aggregations` says: {name: (column, function)}.
-
-    Selected by name because the column order of `group_by().aggregate()` differs between pyarrow versions.
-    """
-    keys = [keys] if isinstance(keys, str) else keys
-    result = table.group_by(keys).aggregate(list(aggregations.values()))
-    return result.select([*keys, *(f"{c}_{f}" for c, f in aggregations.values())]).rename_columns(
-        [*keys, *aggregations]
-    )
-
-
 def videos(table: pa.Table, order: VideoOrder, n: int) -> list[Video]:
-    """The first `n` videos (files: copies of one video are listed under each path) by `order`.
+    """The first `n` videos by `order`.
 
     length: most seconds of speech first; name: by path; positive / negative: by mean fused score;
     disagreement: by mean |text - audio|.

@@ -134,7 +134,9 @@ def _context(run: Run, options: ReportOptions, other: Run | None) -> dict[str, A
             "confidence": plots.density(confidence, fused, "ASR confidence", "fused score")
             if confidence_agreement.n
             else None,
-            "compare": _comparison_plot(comparison) if comparison and comparison.heads else None,
+            "compare": _comparison_plot(comparison)
+            if comparison and any(h.head == "fused" for h in comparison.heads)
+            else None,
         },
     }
 
@@ -148,7 +150,8 @@ def _first_failed(run: Run, n: int) -> list[dict[str, Any]]:
 
 def _video_view(video: Video, heads: list[str]) -> dict[str, Any]:
     rows = video.rows
-    plot = plots.timeline(scores(rows, "start"), scores(rows, "end"), {h: scores(rows, score_column(h)) for h in heads})
+    series = {h: scores(rows, score_column(h)) for h in heads}
+    plot = plots.timeline(scores(rows, "start"), scores(rows, "end"), series) if heads else None
     return {**vars(video), "rows": rows.to_pylist(), "plot": plot}
 
 
