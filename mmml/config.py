@@ -33,6 +33,13 @@ class TextEncoderConfig:
 
     name_or_path: str = "roberta-large"
     max_tokens: int = 96  # authors: 96 English, 64 Mandarin
+    # Authors: MOSI/MOSEI text re-cased, first character kept and the rest lower-cased, which makes MOSEI's
+    # cased transcripts look like MOSI's lower-cased ones. Part of the model's preprocessing, so annotation
+    # re-cases Whisper's transcripts the same way (`mmml.preprocessing.recased`).
+    recase: bool = True
+
+    # Saved before this field existed: those models saw text as written.
+    LEGACY: ClassVar[dict[str, Any]] = {"recase": False}
 
 
 @dataclass

@@ -28,7 +28,7 @@ def mosi_metrics(predictions: ArrayLike, labels: ArrayLike) -> Metrics:
             "Acc5": _accuracy(_clipped_classes(preds, 2), _clipped_classes(truth, 2)),
             "Acc7": _accuracy(_clipped_classes(preds, 3), _clipped_classes(truth, 3)),
             "MAE": float(np.mean(np.abs(preds - truth))),
-            "Corr": _pearson(preds, truth),
+            "Corr": pearson(preds, truth),
         }
     )
 
@@ -47,7 +47,7 @@ def sims_metrics(predictions: ArrayLike, labels: ArrayLike) -> Metrics:
     result = {name: _accuracy(sims_classes(preds, bins), sims_classes(truth, bins)) for name, bins in SIMS_BINS.items()}
     result["F1"] = weighted_f1(sims_classes(preds, SIMS_BINS["Acc2"]), sims_classes(truth, SIMS_BINS["Acc2"]))
     result["MAE"] = float(np.mean(np.abs(preds - truth)))
-    result["Corr"] = _pearson(preds, truth)
+    result["Corr"] = pearson(preds, truth)
     return _rounded(result)
 
 
@@ -91,7 +91,7 @@ def _accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(predicted == truth)) if truth.size else float("nan")
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
     # Undefined, not zero, for a constant predictor (or constant labels). Tested on the range, which is exactly
     # 0 for constant values, where the standard deviation of e.g. seven 0.1s is 1e-17 and corrcoef returns noise.
     if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:

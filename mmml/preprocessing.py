@@ -105,10 +105,14 @@ class Preprocessor:
             batch.update(self._audio(audios if audios is not None else [None] * size))
         return batch
 
+    def prepared_text(self, text: str) -> str:
+        """A transcript as the text encoder sees it, in training and annotation alike."""
+        return recased(text) if self.config.text.recase else text
+
     def _text(self, texts: Sequence[str | None]) -> dict[str, torch.Tensor]:
         present = [bool(t and t.strip()) for t in texts]
         encoded = self.tokenizer(
-            [t if ok else "" for t, ok in zip(texts, present)],
+            [self.prepared_text(t) if ok else "" for t, ok in zip(texts, present)],
             padding=True,
             truncation=True,
             max_length=self.config.text.max_tokens,
@@ -157,6 +161,11 @@ class Preprocessor:
         )["input_features"]
         lengths = torch.tensor([len(c) for c in clips])
         return {"input_features": features, "audio_attention_mask": torch.arange(length)[None, :] < lengths[:, None]}
+
+
+def recased(text: str) -> str:
+    """The authors' MOSI/MOSEI re-casing: the first character as written, the rest lower-cased."""
+    return text[:1] + text[1:].lower()
 
 
 def _mono_float32(audio: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ Everything is made or found on this machine, with no network:
 2. sample videos: English sentences spoken by espeak-ng, muxed under a test
    pattern by ffmpeg (one with a shell-hostile, non-ASCII name);
 3. `mmml-annotate` over them with the packaged Whisper tiny.en and no
-   `--model`, then a summary of the Parquet output.
+   `--model`, then a summary of the Parquet output;
+4. `mmml-report` of that output: `<workdir>/report.html`.
 
 Running the demo again reuses the model and resumes the annotation.
 """
@@ -111,6 +112,8 @@ def main(workdir: Path) -> None:
     videos = make_sample_videos(workdir / "videos")
     status = annotate(videos, workdir / "scores.parquet")
     print_summary(workdir / "scores.parquet")
+    _run(["-m", "annotate.report", str(workdir / "scores.parquet"), "--out", str(workdir / "report.html")])
+    click.echo(f"open {workdir / 'report.html'} in a browser to see the annotation", err=True)
     sys.exit(status)
 
 

@@ -9,7 +9,7 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
 need_apt=()
-for tool in ffmpeg espeak-ng; do
+for tool in ffmpeg espeak-ng chromium; do  # chromium: the report's rendering test
     command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
 if ((${#need_apt[@]})); then

@@ -198,16 +198,23 @@ def earlier_output(whole_run, tmp_path_factory):
     return path, left_out, table.to_pandas()
 
 
-@pytest.mark.slow
-def test_rescoring_reuses_earlier_utterances_and_transcribes_only_new_videos(
-    earlier_output, annotate_corpus, tmp_path
-) -> None:
+@pytest.fixture(scope="module")
+def rescored(earlier_output, annotate_corpus, tmp_path_factory):
+    """The good videos scored by a retrained model, reusing the earlier transcripts (one video is not in them)."""
     from mmml.tiny import build_tiny_checkpoint
 
-    earlier, left_out, before = earlier_output
-    retrained = build_tiny_checkpoint(tmp_path / "retrained", seed=1)
-    out = tmp_path / "rescored.parquet"
+    earlier, _, _ = earlier_output
+    root = tmp_path_factory.mktemp("rescored")
+    retrained = build_tiny_checkpoint(root / "retrained", seed=1)
+    out = root / "rescored.parquet"
     code, output = annotate(annotate_corpus.good, "--out", out, "--model", retrained, "--transcripts", earlier, *FAST)
+    return out, code, output, retrained
+
+
+@pytest.mark.slow
+def test_rescoring_reuses_earlier_utterances_and_transcribes_only_new_videos(earlier_output, rescored) -> None:
+    _, left_out, before = earlier_output
+    out, code, output, retrained = rescored
     assert code == 0, output
     after = pd.read_parquet(out)
     assert set(after["model_id"]) == {checkpoint_id(retrained)}
@@ -224,6 +231,34 @@ def test_rescoring_reuses_earlier_utterances_and_transcribes_only_new_videos(
     anew = merged[~kept]
     np.testing.assert_allclose(anew[["start", "end"]], anew[["start_before", "end_before"]], atol=0.5)
     assert (merged["score_audio"] != merged["score_audio_before"]).all()  # another model scored them
+
+
+@pytest.mark.slow
+def test_the_report_pairs_each_rescored_utterance_with_its_earlier_self(whole_run, earlier_output, rescored, tmp_path):
+    """Shared transcripts: every reused utterance meets itself. The video transcribed anew may be cut otherwise;
+    whatever of it has no partner is counted on each side, and the changes are the new model's minus the old."""
+    from annotate.report.cli import main as report
+    from tests.report_page import read_page
+
+    (scores, _, _), (_, left_out, before), (out, _, _, _) = whole_run, earlier_output, rescored
+    page_file = tmp_path / "changes.html"
+    result = CliRunner().invoke(report, [str(out), "--compare", str(scores), "--out", str(page_file)])
+    assert result.exit_code == 0, result.output
+    figures = {k: f.value for k, f in read_page(page_file.read_text()).figures.items()}
+
+    after = pd.read_parquet(out)
+    keys = ["video_id", "s", "e"]
+    millis = {"s": lambda f: (f["start"] * 1000).round(), "e": lambda f: (f["end"] * 1000).round()}
+    pairs = after.assign(**millis).merge(before.assign(**millis), on=keys, suffixes=("", "_before"))
+    assert (pairs["video_path"] != left_out).sum() == (after["video_path"] != left_out).sum()  # all reused met
+    assert figures["compare.matched"] == len(pairs)
+    assert figures["compare.only_here"] == len(after) - len(pairs)
+    assert figures["compare.only_other"] == len(before) - len(pairs)
+    change = pairs["score_fused"].astype(float) - pairs["score_fused_before"].astype(float)
+    assert figures["compare.fused.mean_change"] == pytest.approx(change.mean(), rel=1e-6)
+    assert figures["compare.audio.pearson"] == pytest.approx(
+        pairs["score_audio"].astype(float).corr(pairs["score_audio_before"].astype(float)), rel=1e-6
+    )
 
 
 def test_transcripts_from_other_asr_or_utterance_settings_are_refused(

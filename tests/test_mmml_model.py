@@ -202,3 +202,29 @@ def test_a_config_saved_before_the_paper_head_sizes_still_means_its_model(tiny_b
     config = from_dict(ModelConfig, saved)
     assert (config.fusion.modality_head_layers, config.fusion.readout_layers) == (3, 1)
     assert _linears(MMML.from_config(config).text_head) == 3
+
+
+def test_text_is_recased_as_the_authors_did_in_training_and_annotation_alike(tiny_backbones: Path) -> None:
+    """First character kept, the rest lower-cased, inside the preprocessing that training and scoring share;
+    the tiny tokenizer is cased, so without re-casing the two spellings are different inputs."""
+    from dataclasses import replace
+
+    from mmml.preprocessing import recased
+
+    assert recased("I LOVED It. And I cried") == "I loved it. and i cried"
+    assert recased("") == ""
+    config = tiny_model_config(tiny_backbones)
+    assert config.text.recase
+    shouted, plain = ["I LOVED it, BRILLIANT"], ["I loved it, brilliant"]
+    ids = Preprocessor.from_config(config)
+    assert torch.equal(ids(shouted, None)["input_ids"], ids(plain, None)["input_ids"])
+    as_written = Preprocessor.from_config(replace(config, text=replace(config.text, recase=False)))
+    assert not torch.equal(as_written(shouted, None)["input_ids"], as_written(plain, None)["input_ids"])
+
+
+def test_a_config_saved_before_recasing_still_sees_text_as_written(tiny_backbones: Path) -> None:
+    from mmml.config import from_dict, to_dict
+
+    saved = to_dict(tiny_model_config(tiny_backbones))
+    del saved["text"]["recase"]
+    assert not from_dict(ModelConfig, saved).text.recase

@@ -135,7 +135,9 @@ def sort_lengths(examples: Sequence[Example], preprocessor: Preprocessor) -> lis
     lengths = [0.0] * len(examples)
     if config.uses_text:
         ids = preprocessor.tokenizer(
-            [e.clip.text for e in examples], truncation=True, max_length=config.text.max_tokens
+            [preprocessor.prepared_text(e.clip.text) for e in examples],
+            truncation=True,
+            max_length=config.text.max_tokens,
         )["input_ids"]
         lengths = [n + len(tokens) / config.text.max_tokens for n, tokens in zip(lengths, ids)]
     if config.uses_audio and not preprocessor.fixed_canvas:

@@ -1,0 +1,5 @@
+"""`python -m annotate.report` is `mmml-report`."""
+
+from .cli import main
+
+main()
