@@ -140,9 +140,9 @@ class FrameFeatureConfig(PretrainedConfig):
     def __init__(
         self,
         num_features: int = 1,
-        hidden_size: int = 128,
+        hidden_size: int = 64,
         num_attention_heads: int = 4,
-        intermediate_size: int = 512,
+        intermediate_size: int = 256,
         dropout: float = 0.1,
         **kwargs: Any,
     ) -> None:

@@ -6,8 +6,9 @@ preprocessing (a Hann window of 960 samples in a 1024-point FFT, Slaney Mel
 filters up to 8 kHz, natural log of the power); the CNN is eight 3x3
 convolutions, each followed by a per-frame LayerNorm over (channels,
 frequency) and a ReLU. Every second layer halves the frequency axis
-(128 -> 8 bins), layers 6 and 8 also halve time (20 ms -> 80 ms frames), and
-a linear layer maps each frame's channels x bins to the model width.
+(128 -> 8 bins), layers 2 and 4 also halve time (20 ms -> 80 ms frames), and
+a linear layer maps each frame's channels x bins to the model width. The
+widths (8 to 64 channels) are sized to train in minutes on a CPU.
 
 Padded frames are zeroed after every layer, and every layer's stride starts
 at frame 0, so a clip's states are the same whatever it is batched with.
@@ -33,9 +34,9 @@ class MelCNNConfig(FrameFeatureConfig):
     def __init__(
         self,
         num_features: int = 128,
-        channels: tuple[int, ...] = (16, 16, 32, 32, 64, 64, 128, 128),
+        channels: tuple[int, ...] = (8, 8, 16, 16, 32, 32, 64, 64),
         frequency_strides: tuple[int, ...] = (1, 2, 1, 2, 1, 2, 1, 2),
-        time_strides: tuple[int, ...] = (1, 1, 1, 1, 1, 2, 1, 2),
+        time_strides: tuple[int, ...] = (1, 2, 1, 2, 1, 1, 1, 1),
         **kwargs: Any,
     ) -> None:
         super().__init__(num_features=num_features, **kwargs)

@@ -64,12 +64,18 @@ def fitted_model(config: ModelConfig, seed: int = 0) -> tuple[MMML, Preprocessor
 
 
 @pytest.mark.parametrize("feature_set, descriptors", [("eGeMAPSv02", 25), ("ComParE_2016", 65)])
-def test_opensmile_descriptors_come_every_10_ms(feature_set: str, descriptors: int) -> None:
+def test_opensmile_descriptors_come_every_20_ms(feature_set: str, descriptors: int) -> None:
     _, extractor = parts(f"opensmile:{feature_set}")
-    batch = extractor(clips(1.0, 0.5))
-    # openSMILE's first frame waits for 50 ms of audio, then one frame per 160 samples: (L - 800) // 160 + 1
-    assert batch["input_features"].shape == (2, 96, descriptors)
-    assert batch["audio_attention_mask"].sum(dim=1).tolist() == [96, 46]
+    one_second, half = clips(1.0, 0.5)
+    # openSMILE's first frame waits for 50 ms of audio, then one frame per 160 samples: (L - 800) // 160 + 1,
+    # 96 and 46; every second one is kept (the paper's 20 ms step): 48 and 23
+    every_10_ms = extractor._smile().process_signal(one_second, 16_000).to_numpy()
+    assert every_10_ms.shape == (96, descriptors)
+    batch = extractor([one_second, half])
+    assert batch["input_features"].shape == (2, 48, descriptors)
+    assert batch["audio_attention_mask"].sum(dim=1).tolist() == [48, 23]
+    np.testing.assert_array_equal(batch["input_features"][0].numpy(), every_10_ms[::2].astype(np.float32))
+    assert not batch["input_features"][1, 23:].any()  # padding is zeros, masked
 
 
 def test_mel_cnn_frames_follow_the_hop_and_the_strides() -> None:
