@@ -6,7 +6,7 @@ preprocessing (a Hann window of 960 samples in a 1024-point FFT, Slaney Mel
 filters up to 8 kHz, natural log of the power); the CNN is eight 3x3
 convolutions, each followed by a per-frame LayerNorm over (channels,
 frequency) and a ReLU. Every second layer halves the frequency axis
-(128 -> 8 bins), layers 2 and 4 also halve time (20 ms -> 80 ms frames), and
+(128 -> 8 bins), layers 1 and 2 also halve time (20 ms -> 80 ms frames), and
 a linear layer maps each frame's channels x bins to the model width. The
 widths (8 to 64 channels) are sized to train in minutes on a CPU.
 
@@ -36,7 +36,7 @@ class MelCNNConfig(FrameFeatureConfig):
         num_features: int = 128,
         channels: tuple[int, ...] = (8, 8, 16, 16, 32, 32, 64, 64),
         frequency_strides: tuple[int, ...] = (1, 2, 1, 2, 1, 2, 1, 2),
-        time_strides: tuple[int, ...] = (1, 2, 1, 2, 1, 1, 1, 1),
+        time_strides: tuple[int, ...] = (2, 2, 1, 1, 1, 1, 1, 1),
         **kwargs: Any,
     ) -> None:
         super().__init__(num_features=num_features, **kwargs)
