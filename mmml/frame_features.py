@@ -18,6 +18,8 @@ log-Mel spectrogram read by a CNN (`mmml.mel_cnn`). Both split the same way:
 from __future__ import annotations
 
 import hashlib
+import json
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -29,10 +31,37 @@ from transformers import FeatureExtractionMixin, PretrainedConfig
 
 from .config import SAMPLE_RATE
 
-# Features of recently seen clips kept in memory: training reads every clip once per epoch and openSMILE
-# costs ~25 ms per second of audio, far more than the small encoders it feeds. Bounded, so a scoring
-# worker that never sees a clip twice holds at most this much.
+# Features of recently seen clips kept in memory, for the whole process (every seed of a run makes a new
+# extractor): training reads every clip once per epoch and openSMILE costs ~25 ms per second of audio, far
+# more than the small encoders it feeds. Bounded, so a scoring worker that never sees a clip twice holds at
+# most this much.
 MEMO_BYTES = 96 * 2**20
+
+
+class _Memo:
+    """Least recently used features by (extractor settings, clip content), at most MEMO_BYTES in all."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
+        self.held = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, bytes]) -> np.ndarray | None:
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+            return self.entries.get(key)
+
+    def put(self, key: tuple[str, bytes], features: np.ndarray) -> None:
+        with self.lock:
+            if key not in self.entries:
+                self.entries[key] = features
+                self.held += features.nbytes
+            while self.held > MEMO_BYTES and len(self.entries) > 1:
+                self.held -= self.entries.popitem(last=False)[1].nbytes
+
+
+_MEMO = _Memo()
 
 
 class FrameFeatureExtractor(FeatureExtractionMixin):
@@ -54,24 +83,20 @@ class FrameFeatureExtractor(FeatureExtractionMixin):
 
     def clip_frames(self, clip: np.ndarray) -> np.ndarray:
         """`frames(clip)`, remembered for clips seen recently (by content, so a re-read clip is a hit)."""
-        memo: OrderedDict[bytes, np.ndarray] = self.__dict__.setdefault("_memo", OrderedDict())
-        key = hashlib.blake2b(np.ascontiguousarray(clip, dtype=np.float32).tobytes(), digest_size=16).digest()
-        if key in memo:
-            memo.move_to_end(key)
-            return memo[key]
-        features = np.nan_to_num(self.frames(clip).astype(np.float32, copy=False))
-        memo[key] = features
-        held = self.__dict__.get("_memo_bytes", 0) + features.nbytes
-        while held > MEMO_BYTES and len(memo) > 1:
-            held -= memo.popitem(last=False)[1].nbytes
-        self._memo_bytes = held
+        settings = self.__dict__.get("_settings") or json.dumps(self.to_dict(), sort_keys=True)
+        self._settings = settings
+        content = hashlib.blake2b(np.ascontiguousarray(clip, dtype=np.float32).tobytes(), digest_size=16).digest()
+        features = _MEMO.get((settings, content))
+        if features is None:
+            features = np.nan_to_num(self.frames(clip).astype(np.float32, copy=False))
+            _MEMO.put((settings, content), features)
         return features
 
     def __call__(self, clips: Sequence[np.ndarray], **_: Any) -> dict[str, torch.Tensor]:
         return pad_frames([self.clip_frames(clip) for clip in clips])
 
     def to_dict(self) -> dict[str, Any]:
-        """The saved settings: public attributes only (the memo and any native handle stay out)."""
+        """The saved settings: public attributes only (cached values and any native handle stay out)."""
         saved = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         return {**saved, "feature_extractor_type": type(self).__name__}
 

@@ -18,7 +18,7 @@ from mmml.checkpoint import load_checkpoint, save_checkpoint
 from mmml.config import AudioEncoderConfig, FusionConfig, ModelConfig, TextEncoderConfig
 from mmml.encoders import freeze_feature_extractor
 from mmml.feature_encoders import build_encoder, parts
-from mmml.frame_features import FeatureStandardiser, FrameFeatureEncoder
+from mmml.frame_features import FeatureStandardiser, FrameFeatureEncoder, FrameFeatureExtractor
 from mmml.mel_cnn import mel_frames, output_frames
 from mmml.model import MMML
 from mmml.preprocessing import Preprocessor
@@ -107,6 +107,31 @@ def test_a_clips_states_do_not_depend_on_its_batch_mates(name: str) -> None:
     frames = int(solo_mask.sum())
     assert int(mask[0].sum()) == frames and frames < mask.shape[1]
     torch.testing.assert_close(states[0, :frames], solo_states[0, :frames], atol=1e-5, rtol=1e-4)
+
+
+class CountingExtractor(FrameFeatureExtractor):
+    """Frames = the clip's first `width` samples; counts how often features are really computed."""
+
+    calls = 0
+
+    def __init__(self, width: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.width = width
+
+    def frames(self, clip: np.ndarray) -> np.ndarray:
+        CountingExtractor.calls += 1
+        return clip[None, : self.width]
+
+
+def test_features_are_computed_once_per_clip_and_settings_across_extractors() -> None:
+    clip = np.arange(4, dtype=np.float32) + np.random.default_rng().random()  # unseen by earlier tests
+    before = CountingExtractor.calls
+    first = CountingExtractor(2).clip_frames(clip)
+    again = CountingExtractor(2).clip_frames(clip.copy())  # a new extractor (a new seed), the same clip
+    wider = CountingExtractor(3).clip_frames(clip)  # other settings: other features
+    assert CountingExtractor.calls - before == 2
+    assert again is first and wider.shape == (1, 3)
+    assert "_settings" not in CountingExtractor(2).to_dict() and CountingExtractor(2).to_dict()["width"] == 2
 
 
 def test_standardiser_uses_every_frame_and_leaves_constant_features_centred() -> None:
