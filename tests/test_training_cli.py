@@ -192,6 +192,34 @@ def test_experiment_group_prints_one_comparison_table(tiny: dict, mmsa_corpus: P
     assert code == 0 and again == stdout and stderr.count("already finished") == 2
 
 
+def test_table2_puts_each_audio_encoder_on_one_row(
+    tiny: dict, mmsa_corpus: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MMML_CACHE", str(tmp_path / "mmml-cache"))  # the feature encoders' configs
+    args = ["experiment", "table2", "--data", str(mmsa_corpus), "--audio-encoder", tiny["audio"]]
+    args += ["--max-epochs", "1", "--seeds", "1", "--batch-size", "8", "--lr", "1e-3"]
+    code, stdout, stderr = run(
+        [*args, "--audio-cache", str(tmp_path / "cache"), "--out", str(tmp_path / "t2"), *TINY], capsys
+    )
+    assert code == 0, stderr
+    lines = stdout.splitlines()
+    assert lines[0] == "| Feature name | Has0 Acc2 | Non0 Acc2 |"  # the paper's Table 2 columns
+    assert [line.split(" |")[0] for line in lines[2:5]] == [
+        "| openSMILE (eGeMAPS)",
+        "| Mel Spectrogram (CNN)",
+        "| pretrained encoder",
+    ]
+    assert f"The pretrained encoder is {tiny['audio']}." in stdout  # every metric follows, captioned
+    runs = sorted(p.name for p in (tmp_path / "t2").iterdir() if p.is_dir())
+    assert runs == [
+        "audio-only_audio",
+        "audio-only_mel-cnn",
+        "audio-only_opensmile-eGeMAPSv02",
+    ]
+    saved = json.loads((tmp_path / "t2" / "audio-only_mel-cnn" / "seed-1" / "best" / "mmml_config.json").read_text())
+    assert saved["audio"]["name_or_path"] == "mel-cnn" and saved["fusion"]["variant"] == "audio-only"
+
+
 def test_malformed_label_file_exits_with_line_and_column(tmp_path: Path, capsys) -> None:
     rows = corpus_rows()
     rows[2]["label"] = "positive"

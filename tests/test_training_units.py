@@ -95,6 +95,12 @@ def test_experiment_arms_follow_the_paper() -> None:
         "fused+transformer",
     ]
     assert run_name(EXPERIMENTS["table3"].arms[0].apply(base)) == "text-only"
+    table2 = [arm.apply(base) for arm in EXPERIMENTS["table2"].arms]
+    assert [run_name(c) for c in table2] == [
+        "audio-only_opensmile-eGeMAPSv02",
+        "audio-only_mel-cnn",
+        "audio-only_data2vec-audio-base",  # the run's own (pretrained) encoder
+    ]
     assert base.model.fusion.variant == "fused"  # arms never mutate the base configuration
 
 
@@ -116,6 +122,17 @@ def test_new_layers_get_their_own_learning_rate(tiny_backbones: Path) -> None:
     encoder_ids = {id(p) for p in [*model.text_encoder.parameters(), *model.audio_encoder.parameters()]}
     assert encoders["lr"] == 1e-5 and all(id(p) in encoder_ids for p in encoders["params"])
     assert rest["lr"] == 1e-3 and {id(p) for p in model.fused_head.parameters()} <= {id(p) for p in rest["params"]}
+
+
+def test_a_feature_encoder_learns_at_the_rate_of_new_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmml.config import AudioEncoderConfig, FusionConfig, ModelConfig
+    from mmml.model import MMML
+
+    monkeypatch.setenv("MMML_CACHE", str(tmp_path))
+    config = ModelConfig(audio=AudioEncoderConfig("mel-cnn"), fusion=FusionConfig(variant="audio-only"))
+    model = MMML.from_config(config)
+    (group,) = make_optimizer(model, TrainConfig(optim=OptimConfig(lr=1e-5, fusion_lr=1e-3))).param_groups
+    assert group["lr"] == 1e-3 and {id(p) for p in model.audio_encoder.parameters()} <= {id(p) for p in group["params"]}
 
 
 def test_spread_shows_scores_piled_at_a_floor() -> None:

@@ -2,7 +2,7 @@
 
     mmml-train fit --data CORPUS --out RUN [options]            train every seed, summary.json + summary.md
     mmml-train evaluate CHECKPOINT --data CORPUS --split test   metrics of one head on one split
-    mmml-train experiment table3|table4|table5|table6 --data CORPUS --out DIR [options]
+    mmml-train experiment table2|table3|table4|table5|table6 --data CORPUS --out DIR [options]
     mmml-train default [--seeds 1111,1112,1113]                 train and install the default model
     mmml-train set-default CHECKPOINT                           make a trained checkpoint the default
 
@@ -76,7 +76,12 @@ def _common_options(command: Callable) -> Callable:
             "RoBERTa + HuBERT; paper section 3.1).",
         ),
         click.option("--text-encoder", help="Hub id, local directory or packaged: alias of the text encoder."),
-        click.option("--audio-encoder", help="Hub id, local directory or packaged: alias of the audio encoder."),
+        click.option(
+            "--audio-encoder",
+            help="Hub id, local directory or packaged: alias of the audio encoder; or a hand-crafted feature "
+            "encoder trained from scratch (paper Table 2): opensmile:eGeMAPSv02, opensmile:ComParE_2016 "
+            "(any openSMILE feature set), mel-cnn.",
+        ),
         click.option("--fusion-layers", type=click.IntRange(min=1), help="Fusion layers. [default: 5]"),
         click.option("--dropout", type=click.FloatRange(0, 1), help="Dropout of fusion and heads. [default: 0.3]"),
         click.option(

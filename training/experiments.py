@@ -1,5 +1,6 @@
 """The paper's ablations as named groups of runs, each printed as one comparison table.
 
+    table2  audio features: openSMILE, Mel CNN, pretrained       (paper Table 2)
     table3  text-only vs concatenation vs fusion network         (paper Table 3)
     table4  single-loss vs multi-loss, concatenation model      (paper Table 4)
     table5  text subnet: text-only training vs multi-loss head  (paper Table 5)
@@ -7,9 +8,11 @@
 
 The paper's Table 4 rows equal its Table 3 "concatenation" row, so the
 multi-loss comparison is run on the concatenation model, as the authors did.
-Each arm trains in a directory named after what it changes, so groups that
-share an arm (the fused model appears in tables 3, 5 and 6) reuse its run
-when given the same output directory.
+Table 2 compares audio encoders on the audio-only model: hand-crafted
+features trained from scratch against the run's pretrained audio encoder
+(`--audio-encoder`). Each arm trains in a directory named after what it
+changes, so groups that share an arm (the fused model appears in tables 3, 5
+and 6) reuse its run when given the same output directory.
 """
 
 from __future__ import annotations
@@ -31,26 +34,45 @@ FUSED_ONLY = (1.0, 0.0, 0.0)
 
 @dataclass(frozen=True)
 class Arm:
-    """One row of a comparison: a variant, its loss weights (fused, text, audio), the head it reports."""
+    """One row of a comparison: a variant, its loss weights (fused, text, audio), the head it reports,
+    and the audio encoder it trains (None: the run's own)."""
 
     label: str
     variant: FusionVariant
     weights: tuple[float, float, float] = MULTI
     head: str = "fused"
+    audio_encoder: str | None = None
 
     def apply(self, base: TrainConfig) -> TrainConfig:
         fused, text, audio = self.weights
-        model = replace(base.model, fusion=replace(base.model.fusion, variant=self.variant))
+        audio_config = replace(base.model.audio, name_or_path=self.audio_encoder or base.model.audio.name_or_path)
+        fusion = replace(base.model.fusion, variant=self.variant)
+        model = replace(base.model, audio=audio_config, fusion=fusion)
         return replace(base, model=model, loss=LossConfig(base.loss.kind, fused, text, audio))
 
 
 @dataclass(frozen=True)
 class Experiment:
+    """Arms printed as one table; `columns` (metric set -> metrics) narrows it to the paper's columns."""
+
     title: str
     arms: tuple[Arm, ...]
+    columns: dict[str, tuple[str, ...]] | None = None
+    row_header: str = ""
 
 
 EXPERIMENTS: dict[str, Experiment] = {
+    "table2": Experiment(
+        "Audio feature selection (paper Table 2)",
+        (
+            # The paper's one openSMILE row; opensmile:ComParE_2016 is one `--audio-encoder` away in `fit`.
+            Arm("openSMILE (eGeMAPS)", "audio-only", audio_encoder="opensmile:eGeMAPSv02"),
+            Arm("Mel Spectrogram (CNN)", "audio-only", audio_encoder="mel-cnn"),
+            Arm("pretrained encoder", "audio-only"),
+        ),
+        columns={"mosi": ("Has0_acc_2", "Non0_acc_2"), "sims": ("Acc2",)},
+        row_header="Feature name",
+    ),
     "table3": Experiment(
         "Concatenation vs. transformer fusion (paper Table 3)",
         (Arm("text-only", "text-only"), Arm("concatenation", "concat"), Arm("+ fusion network", "fused")),
@@ -75,9 +97,13 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 
 def run_name(config: TrainConfig) -> str:
-    """Directory name of a run: its variant and, for two-modality models, its loss weights."""
+    """Directory name of a run: its variant and, for two-modality models, its loss weights; an audio-only
+    model's also names its audio encoder (the last part of a path: `audio-only_opensmile-eGeMAPSv02`)."""
     variant = config.model.fusion.variant.replace("+", "-")
-    if variant in ("text-only", "audio-only"):
+    if variant == "audio-only":
+        encoder = Path(config.model.audio.name_or_path.rstrip("/")).name.replace(":", "-")
+        return f"{variant}_{encoder}"
+    if variant == "text-only":
         return variant
     loss = config.loss
     return f"{variant}_loss-f{loss.fused:g}-t{loss.text:g}-a{loss.audio:g}"
@@ -100,7 +126,13 @@ def run_experiment(name: str, base: TrainConfig, out: Path, runtime: Runtime) ->
         f"{experiment.title}; {base.data.dataset} test split, mean ± std over seeds "
         f"{', '.join(str(s) for s in base.seeds)}; accuracies and F1 in %, MAE and Corr ×100."
     )
+    if any(arm.audio_encoder for arm in experiment.arms):
+        caption += f" The pretrained encoder is {base.model.audio.name_or_path}."
     table = report.markdown_table(rows, base.data.dataset, caption)
+    if experiment.columns:  # the paper's layout first, every metric below it
+        columns = experiment.columns[report.metric_set(base.data.dataset)]
+        table = report.markdown_table(rows, base.data.dataset, columns=columns, row_header=experiment.row_header)
+        table += "\n" + report.markdown_table(rows, base.data.dataset, caption)
     comparison = {
         "experiment": name,
         "title": experiment.title,

@@ -52,8 +52,13 @@ def aggregate(runs: Sequence[Metrics]) -> Summary:
     return summary
 
 
+def metric_set(dataset: str) -> str:
+    """Which metrics a dataset is judged by: 'sims' ([-1, 1] labels) or 'mosi' (every other dataset)."""
+    return "sims" if dataset.lower() == "sims" else "mosi"
+
+
 def metric_columns(dataset: str) -> tuple[str, ...]:
-    return COLUMNS["sims" if dataset.lower() == "sims" else "mosi"]
+    return COLUMNS[metric_set(dataset)]
 
 
 def format_cell(cell: Mapping[str, float]) -> str:
@@ -64,11 +69,17 @@ def format_cell(cell: Mapping[str, float]) -> str:
     return f"{100 * mean:.2f}" + (f" ± {100 * cell['std']:.2f}" if "std" in cell else "")
 
 
-def markdown_table(rows: Mapping[str, Summary], dataset: str, caption: str | None = None) -> str:
-    """One row per configuration, one column per metric, paper style."""
-    columns = metric_columns(dataset)
+def markdown_table(
+    rows: Mapping[str, Summary],
+    dataset: str,
+    caption: str | None = None,
+    columns: Sequence[str] | None = None,
+    row_header: str = "",
+) -> str:
+    """One row per configuration, one column per metric (every metric of the dataset by default), paper style."""
+    columns = columns or metric_columns(dataset)
     lines = [
-        "| | " + " | ".join(HEADERS[c] for c in columns) + " |",
+        "| " + (f"{row_header} " if row_header else "") + "| " + " | ".join(HEADERS[c] for c in columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
     for name, summary in rows.items():

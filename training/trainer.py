@@ -37,13 +37,14 @@ from tqdm.auto import tqdm
 
 from mmml.atomic import write_text_atomic
 from mmml.checkpoint import load_checkpoint, save_checkpoint
+from mmml.frame_features import FrameFeatureEncoder
 from mmml.losses import HEADS, multi_loss
 from mmml.metrics import metrics_for
 from mmml.model import MMML
 from mmml.preprocessing import Preprocessor
 
 from . import report
-from .audio_cache import AudioCache
+from .audio_cache import AudioCache, load_entry
 from .batching import epoch_members, evaluation_batches, training_batches
 from .config import CorpusConfig, TrainConfig, config_dict, load_train_config, save_train_config
 from .dataset import SPLITS, has_media, locate_label_file, read_corpus
@@ -200,6 +201,8 @@ def train_seed(
     _seed_everything(seed)
     model = MMML.from_config(config.model).to(runtime.device)
     preprocessor = Preprocessor.from_config(config.model)
+    train = [e for c in corpora for e in c.examples.splits["train"]]
+    fit_feature_statistics(model, preprocessor, train, runtime)
     optimizer = make_optimizer(model, config)
     saved = load_resume_point(directory / "resume", model, optimizer)
     progress = Progress(**saved) if saved else Progress()
@@ -210,7 +213,6 @@ def train_seed(
         if progress.scaler:
             scaler.load_state_dict(progress.scaler)
 
-    train = [e for c in corpora for e in c.examples.splits["train"]]
     valid = [c.examples.splits["valid"] for c in corpora]
     train_lengths = sort_lengths(train, preprocessor)
     while not progress.finished(config):
@@ -284,14 +286,33 @@ def _epoch_batches(
     return members, [[members[i] for i in batch] for batch in batches]
 
 
+def fit_feature_statistics(model: MMML, preprocessor: Preprocessor, train: Sequence[Example], runtime: Runtime) -> None:
+    """Standardise a feature encoder's inputs (openSMILE, log-Mel) with the training clips' statistics.
+
+    The statistics become buffers of the model, so the checkpoint carries
+    them; a model whose audio encoder is pretrained needs none.
+    """
+    encoder = model.audio_encoder
+    if not isinstance(encoder, FrameFeatureEncoder):
+        return
+    extractor = preprocessor.feature_extractor
+    clips = (load_entry(e.audio, preprocessor.max_samples) for e in train if e.audio is not None)
+    frames = encoder.standardiser.fit(extractor.clip_frames(clip) for clip in clips)
+    runtime.log(f"{type(extractor).__name__}: feature statistics from {frames} training frames")
+
+
 def make_optimizer(model: MMML, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW with two parameter groups: the pretrained encoders at `lr`, everything new at `fusion_lr`.
 
     The fusion network, CLS vectors and heads start from random weights and
     need far larger steps than encoders being fine-tuned (as MMSA's models
-    use one rate for BERT and another for the rest).
+    use one rate for BERT and another for the rest). A feature encoder
+    (openSMILE, Mel CNN) starts from random weights too, so it is new.
     """
-    encoders = {id(p) for m in (model.text_encoder, model.audio_encoder) if m is not None for p in m.parameters()}
+    pretrained = [
+        m for m in (model.text_encoder, model.audio_encoder) if m is not None and not isinstance(m, FrameFeatureEncoder)
+    ]
+    encoders = {id(p) for m in pretrained for p in m.parameters()}
     trainable = [p for p in model.parameters() if p.requires_grad]
     rates = (config.optim.lr, config.optim.fusion_lr or config.optim.lr)
     groups = [
