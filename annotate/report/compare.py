@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import grouped, scores
+from .columns import grouped, paired, scores
 from .figures import Agreement, agreement
 from .runs import HEADS, ReportError, Run, score_column
 
@@ -94,8 +94,8 @@ def _present(matched: pa.Table, head: str) -> bool:
 
 def _head_change(matched: pa.Table, head: str) -> HeadChange:
     new, old = scores(matched, score_column(head)), scores(matched, f"other_{head}")
-    both = np.isfinite(new) & np.isfinite(old)
-    change = new[both] - old[both]
+    known_new, known_old = paired(new, old)
+    change = known_new - known_old
     nan = float("nan")
     return HeadChange(
         head,
