@@ -202,9 +202,10 @@ def train_seed(
     model = MMML.from_config(config.model).to(runtime.device)
     preprocessor = Preprocessor.from_config(config.model)
     train = [e for c in corpora for e in c.examples.splits["train"]]
-    fit_feature_statistics(model, preprocessor, train, runtime)
     optimizer = make_optimizer(model, config)
     saved = load_resume_point(directory / "resume", model, optimizer)
+    if saved is None:  # a resumed model has its statistics among its restored buffers
+        fit_feature_statistics(model, preprocessor, train, runtime)
     progress = Progress(**saved) if saved else Progress()
     amp = autocast_for(config, runtime.device)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=amp.enabled and amp.dtype == torch.float16)
