@@ -31,7 +31,7 @@ from transformers import (
 from . import whisper
 from .config import ModelConfig
 from .encoders import encoder_directory
-from .frame_features import FrameFeatureExtractor
+from .frame_features import FrameFeatureExtractor, lengths_to_mask
 
 
 class Preprocessor:
@@ -170,7 +170,7 @@ class Preprocessor:
             return_tensors="pt",
         )["input_features"]
         lengths = torch.tensor([len(c) for c in clips])
-        return {"input_features": features, "audio_attention_mask": torch.arange(length)[None, :] < lengths[:, None]}
+        return {"input_features": features, "audio_attention_mask": lengths_to_mask(lengths, length)}
 
 
 def recased(text: str) -> str:
