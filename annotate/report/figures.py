@@ -107,10 +107,8 @@ def corpus(run: Run) -> Corpus:
 
 def _counts(table: pa.Table, keys: list[str], distinct: str | None = None) -> list:
     """Rows (or distinct values of `distinct`) per key, most first, then by key."""
-    aggregate = (distinct, "count_distinct") if distinct else (keys[0], "count")
-    grouped = table.group_by(keys).aggregate([aggregate]).to_pylist()
-    count = f"{aggregate[0]}_{aggregate[1]}"
-    pairs = [(row[keys[0]] if len(keys) == 1 else tuple(row[k] for k in keys), row[count]) for row in grouped]
+    counted = grouped(table, keys, {"n": (distinct, "count_distinct") if distinct else (keys[0], "count")})
+    pairs = [(row[keys[0]] if len(keys) == 1 else tuple(row[k] for k in keys), row["n"]) for row in counted.to_pylist()]
     return sorted(pairs, key=lambda pair: (-pair[1], pair[0]))
 
 
