@@ -296,9 +296,9 @@ def run(
             num_gpus=asr_gpus,
         )
         .map_batches(
-            Score,  # four model batches per call, so that scoring can sort them by length (`pipelines.score`)
+            Score,
             fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
-            batch_size=4 * scoring.batch_size,
+            batch_size=scoring.batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=engine.score_workers),
             num_cpus=engine.score_cpus,
