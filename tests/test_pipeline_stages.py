@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.demux import decode_audio
 from pipelines.options import ASROptions, ScoreOptions, SegmentOptions
-from pipelines.score import load_scorer, score
+from pipelines.score import length_batches, load_scorer, score
 from pipelines.segment import utterance_audio, utterances
 from pipelines.transcribe import load_asr, transcribe, transcribe_many
 
@@ -113,6 +113,51 @@ def test_scores_per_head_and_a_missing_text(tiny_checkpoint) -> None:
         np.testing.assert_allclose(getattr(together, head), getattr(alone, head), atol=1e-5)  # batch mates don't matter
     assert np.isfinite(together.fused).all() and np.isfinite(together.audio).all()
     assert np.isnan(together.text[1]) and np.isfinite(together.text[[0, 2]]).all()
+
+
+def test_length_batches_cut_where_padding_costs_more_than_a_pass() -> None:
+    """Hand-computed: [1, 10, 1, 10] s with a 2 s pass cost. One batch: 4 x 10 + 2 = 42; the two short clips
+    together and the two long ones together: (2 x 1 + 2) + (2 x 10 + 2) = 26, the least there is."""
+    assert length_batches([1.0, 10.0, 1.0, 10.0], max_size=4, overhead=2.0) == [[0, 2], [1, 3]]
+    assert length_batches([1.0, 10.0, 1.0, 10.0], max_size=4, overhead=100.0) == [[0, 2, 1, 3]]  # a pass costs more
+    assert length_batches([1.0, 10.0, 1.0, 10.0], max_size=1, overhead=0.0) == [[0], [2], [1], [3]]
+    assert length_batches([3.0] * 5, max_size=2, overhead=1.0) == [[0], [1, 2], [3, 4]]  # never above max_size
+    assert length_batches([], max_size=4, overhead=2.0) == []
+
+
+def test_scores_come_back_in_input_order_whatever_the_length_grouping(
+    tiny_backbones, annotate_corpus, tmp_path
+) -> None:
+    """A Whisper-encoder checkpoint pads to a batch's longest clip: short and long clips go through in separate
+    passes, and each score is the one it gets alone, returned at its own position."""
+    import torch
+
+    from mmml.checkpoint import save_checkpoint
+    from mmml.config import AudioEncoderConfig
+    from mmml.model import MMML
+    from mmml.preprocessing import Preprocessor
+    from mmml.tiny import build_tiny_audio_encoder, tiny_model_config
+
+    config = tiny_model_config(tiny_backbones)
+    config.audio = AudioEncoderConfig(
+        str(build_tiny_audio_encoder(tmp_path / "whisper", kind="whisper")), max_seconds=15
+    )
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "ck", MMML.from_config(config).eval(), Preprocessor.from_config(config))
+    checkpoint = load_scorer(ScoreOptions(checkpoint=str(tmp_path / "ck")))
+    speech = decode_audio(next(iter(annotate_corpus.sentences)))
+    long = np.tile(speech, 6)[: 12 * 16_000]
+    audios = [speech[:16_000], long, speech[:20_000], long[:-8_000], speech]
+    texts = ["short", "a long one", "", "long again", "medium"]
+    seen: list[int] = []
+    forward = checkpoint.model.forward
+    checkpoint.model.forward = lambda **batch: seen.append(len(batch["audio_present"])) or forward(**batch)
+    grouped = score(checkpoint, texts, audios, batch_size=16)
+    assert sorted(seen) == [2, 3]  # the three short clips in one pass, the two long ones in another
+    alone = [score(checkpoint, [t], [a], batch_size=1) for t, a in zip(texts, audios)]
+    for head in ("fused", "text", "audio"):
+        np.testing.assert_allclose(getattr(grouped, head), [getattr(s, head)[0] for s in alone], atol=1e-5)
+    assert np.isnan(grouped.text[2]) and np.isfinite(grouped.text[[0, 1, 3, 4]]).all()
 
 
 def test_utterance_audio_is_the_slice_between_its_times() -> None:
