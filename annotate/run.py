@@ -132,11 +132,11 @@ def annotate(
         transcripts = _stored_utterances(config.transcripts, todo) if config.transcripts else {}
         on_video = progress(len(unique), len(unique) - len(todo)) if progress else None
         try:
-            engine.start_ray(config.engine)
-            for result in engine.run(todo, config.asr, config.segment, config.score, config.engine, transcripts):
-                _persist(paths, result)
-                if on_video:
-                    on_video(result)
+            with engine.ray_session(config.engine):
+                for result in engine.run(todo, config.asr, config.segment, config.score, config.engine, transcripts):
+                    _persist(paths, result)
+                    if on_video:
+                        on_video(result)
         except (ConnectionError, engine.ClusterTooSmall) as err:
             raise RunError(f"Ray: {err}") from err
 

@@ -27,6 +27,7 @@ every row of a video has arrived; the caller (`annotate.run`) persists it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import math
@@ -376,18 +377,38 @@ def _alive_nodes() -> list[dict[str, float]]:
     return [node["Resources"] for node in ray.nodes() if node.get("Alive")]
 
 
-def start_ray(engine: EngineOptions) -> None:
-    """Join `engine.ray_address`, or start a private local Ray (no dashboard) for this run."""
+def start_ray(engine: EngineOptions) -> bool:
+    """Join `engine.ray_address`, or start a private local Ray (no dashboard) for this run; False if already joined."""
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if ray.is_initialized():
-        return
+        return False
     common = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if engine.ray_address:
         ray.init(address=engine.ray_address, **common)
     else:
         ray.init(num_cpus=max(engine.num_cpus or os.cpu_count() or 1, math.ceil(_cpus_needed(engine))), **common)
+    return True
+
+
+@contextlib.contextmanager
+def ray_session(engine: EngineOptions) -> Iterator[None]:
+    """Ray for the length of a run: started (or joined) on entry, shut down on exit if this run started it.
+
+    Shutting down here, not at interpreter exit, lets Ray Data's threads and
+    the actors stop while the interpreter is whole: a run that had written
+    every row once exited 1 from Ray's shutdown during finalisation, and the
+    exit took a second longer. A Ray the caller started stays up.
+    """
+    import ray
+
+    started = start_ray(engine)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _cpus_needed(engine: EngineOptions) -> float:

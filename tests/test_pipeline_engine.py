@@ -185,3 +185,27 @@ def test_scoring_autocasts_to_float16_on_a_gpu_only() -> None:
 
     assert autocast_dtype("cuda", amp=True) is torch.float16
     assert autocast_dtype("cuda", amp=False) is None and autocast_dtype("cpu", amp=True) is None
+
+
+@pytest.mark.slow
+def test_a_run_shuts_down_the_ray_it_started_and_leaves_a_callers_ray_up() -> None:
+    """In a fresh interpreter (no other test's Ray): the run's own local Ray is gone when the run ends, before
+    interpreter exit; a Ray the caller had started is still there after a run inside it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import ray\n"
+        "from pipelines.engine import ray_session\n"
+        "from pipelines.options import EngineOptions\n"
+        "with ray_session(EngineOptions(num_cpus=3)):\n"
+        "    assert ray.cluster_resources()['CPU'] == 3\n"
+        "assert not ray.is_initialized()\n"
+        "ray.init(num_cpus=1, include_dashboard=False)\n"
+        "with ray_session(EngineOptions(num_cpus=1)):\n"
+        "    pass\n"
+        "assert ray.is_initialized()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
