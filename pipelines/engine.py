@@ -10,7 +10,9 @@
   actors transcribe the current ones (decode overlaps ASR).
 * Transcribe and Score are actor pools: Whisper and the MMML checkpoint are
   loaded once per actor (`__init__`), in the style of Ray's batch-inference
-  examples. Score batches utterances across videos.
+  examples. Score batches utterances across videos. A re-annotation
+  (`--transcripts` for every video) replaces Transcribe by `cut_stored`
+  tasks: no Whisper, no ASR actor to start.
 * Ray Data streams: with one group per input block and an object-store
   budget, memory holds a bounded number of waveforms however large the
   corpus. The driver keeps only text rows of videos still in flight.
@@ -33,7 +35,7 @@ import logging
 import math
 import os
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -102,10 +104,17 @@ def demux_group(group: dict[str, Any], timeout_s: float, whole_seconds: float = 
     }
 
 
-class Transcribe:
-    """VAD + Whisper + utterance boundaries for a group of videos, or their stored utterances; one Whisper per actor.
+def cut_stored(group: dict[str, Any], timeout_s: float) -> Iterator[dict[str, Any]]:
+    """The rows of a group whose every video has stored utterances (`--transcripts`): their audio cut, no Whisper.
 
-    `needs_asr=False` (every video has stored utterances) never loads Whisper.
+    A re-annotation runs this as plain tasks, so it starts no ASR actor.
+    """
+    yield from _unheard_rows(_videos(group), timeout_s)
+
+
+class Transcribe:
+    """VAD + Whisper + utterance boundaries for a group of videos (or their stored utterances); one Whisper per actor.
+
     Rows are yielded as they are made: a long recording's utterances leave a
     part at a time (`pipelines.parts`), so its audio is never all in memory.
     """
@@ -115,7 +124,6 @@ class Transcribe:
         asr: ASROptions,
         segment: SegmentOptions,
         device: str | None = None,
-        needs_asr: bool = True,
         timeout_s: float = 600.0,
         part_seconds: float = PART_SECONDS,
     ) -> None:
@@ -124,23 +132,18 @@ class Transcribe:
 
         self.stage = importlib.import_module(".transcribe", __package__)  # CTranslate2: ASR actors only
         self.vad = importlib.import_module(".vad", __package__)
-        self.pipeline = self.stage.load_asr(asr, device) if needs_asr else None
+        self.pipeline = self.stage.load_asr(asr, device)
 
     def __call__(self, group: dict[str, Any]) -> Iterator[dict[str, Any]]:
         videos = _videos(group)
-        fresh = []
-        for video in videos:
-            if video["error_stage"]:
-                yield from _rows(video, {key: video[key] for key in _NO_ERROR})
-            elif video["transcript"] and not video["streamed"]:
-                yield from _rows(video, _stored(video))
-            elif not video["streamed"]:
-                fresh.append(video)
-        if fresh:
-            yield from self._recognise(fresh)
-        for video in videos:
+        heard = [v for v in videos if _needs_asr(v)]
+        yield from _unheard_rows([v for v in videos if not _needs_asr(v)], self.timeout_s)
+        whole = [v for v in heard if not v["streamed"]]
+        if whole:
+            yield from self._recognise(whole)
+        for video in heard:
             if video["streamed"]:
-                yield from self._streamed(video)
+                yield from _streamed_rows(video, self.timeout_s, self._heard_pieces)
 
     def _recognise(self, videos: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Each video's utterance rows as soon as Whisper and the segmenter are through with it, or its error row."""
@@ -168,44 +171,68 @@ class Transcribe:
             for u in utterances(transcript.words, transcript.speech, self.segment)
         ]
 
-    def _streamed(self, video: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """A long recording's rows, a part at a time; only its last row says how many there are (and how long)."""
-        path = video["video_path"]
-        head = {"video_path": path, "video_id": video["video_id"]}
-        stored = _stored(video) if video["transcript"] else None
-        if isinstance(stored, dict):  # unreadable stored utterances: the same error row as for a short video
-            yield from _rows(video, stored)
-            return
-        stream = _Stream(stream_audio(path, sample_rate=SAMPLE_RATE, timeout_s=self.timeout_s))
-        try:
-            pieces = self._heard_pieces(stream) if stored is None else _stored_pieces(stored, stream)
-            held: dict[str, Any] | None = None
-            for i, (fields, audio) in enumerate(pieces):
-                if held is not None:
-                    yield held
-                held = {
-                    **head,
-                    **fields,
-                    "utterance": i,
-                    "n_utterances": 0,
-                    "duration": stream.seconds,
-                    "audio": np.ascontiguousarray(audio),
-                    **_NO_ERROR,
-                }
-            if held is None:
-                raise _no_speech_error(path, stream.seconds)
-            yield {**held, "n_utterances": held["utterance"] + 1, "duration": stream.seconds}
-        except Exception as err:  # rows already sent are dropped by the driver when the error row arrives
-            stage = "demux" if isinstance(err, DemuxError) else "segment" if isinstance(err, NoSpeech) else "asr"
-            yield {**head, **_EMPTY_UTTERANCE, "duration": stream.seconds, **_failure(path, stage, err)}
-
-    def _heard_pieces(self, stream: _Stream) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
+    def _heard_pieces(self, stream: _Stream) -> Pieces:
         vad = partial(self.vad.speech_samples, options=self.asr)
         for part in parts(stream, vad, self.part_samples, self.part_samples // 4):
             [transcript] = self.stage.transcribe_many(self.pipeline, [part.audio], regions=[part.regions])
             offset = part.offset / SAMPLE_RATE
             for fields in self._fields(transcript, offset):
                 yield fields, utterance_audio(part.audio, fields["start"] - offset, fields["end"] - offset)
+
+
+def _needs_asr(video: dict[str, Any]) -> bool:
+    return not (video["error_stage"] or video["transcript"])
+
+
+def _unheard_rows(videos: list[dict[str, Any]], timeout_s: float) -> Iterator[dict[str, Any]]:
+    """Rows that need no Whisper: a video's decoding error, or its stored utterances with their audio."""
+    for video in videos:
+        if video["error_stage"]:
+            yield from _rows(video, {key: video[key] for key in _NO_ERROR})
+        elif video["streamed"]:
+            yield from _streamed_rows(video, timeout_s)
+        else:
+            yield from _rows(video, _stored(video))
+
+
+Pieces = Iterator[tuple[dict[str, Any], np.ndarray]]  # (utterance fields, its audio), in order
+
+
+def _streamed_rows(
+    video: dict[str, Any], timeout_s: float, hear: Callable[[_Stream], Pieces] | None = None
+) -> Iterator[dict[str, Any]]:
+    """A long recording's rows, a part at a time; only its last row says how many there are (and how long).
+
+    Its utterances are the stored ones, or what `hear` finds in the stream.
+    """
+    path = video["video_path"]
+    head = {"video_path": path, "video_id": video["video_id"]}
+    stored = _stored(video) if video["transcript"] else None
+    if isinstance(stored, dict):  # unreadable stored utterances: the same error row as for a short video
+        yield from _rows(video, stored)
+        return
+    stream = _Stream(stream_audio(path, sample_rate=SAMPLE_RATE, timeout_s=timeout_s))
+    try:
+        pieces = _stored_pieces(stored, stream) if stored is not None else hear(stream)
+        held: dict[str, Any] | None = None
+        for i, (fields, audio) in enumerate(pieces):
+            if held is not None:
+                yield held
+            held = {
+                **head,
+                **fields,
+                "utterance": i,
+                "n_utterances": 0,
+                "duration": stream.seconds,
+                "audio": np.ascontiguousarray(audio),
+                **_NO_ERROR,
+            }
+        if held is None:
+            raise _no_speech_error(path, stream.seconds)
+        yield {**held, "n_utterances": held["utterance"] + 1, "duration": stream.seconds}
+    except Exception as err:  # rows already sent are dropped by the driver when the error row arrives
+        stage = "demux" if isinstance(err, DemuxError) else "segment" if isinstance(err, NoSpeech) else "asr"
+        yield {**head, **_EMPTY_UTTERANCE, "duration": stream.seconds, **_failure(path, stage, err)}
 
 
 class Score:
@@ -273,8 +300,29 @@ def run(
         for group in groups(videos, asr.group_videos, asr.group_mb * 2**20)
     ]
     has_gpu = resources.get("GPU", 0) > 0
-    asr_gpus = _gpus(engine.asr_gpus, has_gpu, asr.device) if needs_asr else 0.0  # only slicing left to do
+    asr_gpus = _gpus(engine.asr_gpus, has_gpu, asr.device)
     score_gpus = _gpus(engine.score_gpus, has_gpu, scoring.device)
+    transcribe = (
+        {
+            "fn": Transcribe,
+            "fn_constructor_kwargs": {
+                "asr": asr,
+                "segment": segment,
+                "device": _device(asr_gpus),
+                "timeout_s": engine.demux_timeout_s,
+            },
+            "compute": ray.data.ActorPoolStrategy(size=min(engine.asr_workers, len(items))),
+            "num_cpus": engine.asr_cpus,
+            "num_gpus": asr_gpus,
+        }
+        if needs_asr
+        else {  # re-annotation: only cutting stored utterances' audio, as light tasks beside the decoding
+            "fn": cut_stored,
+            "fn_kwargs": {"timeout_s": engine.demux_timeout_s},
+            "compute": ray.data.TaskPoolStrategy(size=min(engine.demux_workers, len(items))),
+            "num_cpus": engine.demux_cpus,
+        }
+    )
     dataset = (
         ray.data.from_items(items, override_num_blocks=len(items))  # one group per block: bounded streaming
         .map(
@@ -283,19 +331,7 @@ def run(
             compute=ray.data.TaskPoolStrategy(size=min(engine.demux_workers, len(items))),
             num_cpus=engine.demux_cpus,
         )
-        .flat_map(
-            Transcribe,
-            fn_constructor_kwargs={
-                "asr": asr,
-                "segment": segment,
-                "device": _device(asr_gpus),
-                "needs_asr": needs_asr,
-                "timeout_s": engine.demux_timeout_s,
-            },
-            compute=ray.data.ActorPoolStrategy(size=min(engine.asr_workers, len(items))),
-            num_cpus=engine.asr_cpus,
-            num_gpus=asr_gpus,
-        )
+        .flat_map(**transcribe)
         .map_batches(
             Score,
             fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
@@ -517,7 +553,7 @@ def _stored(video: dict[str, Any]) -> list[dict[str, Any]] | dict[str, str]:
         return _failure(video["video_path"], "segment", err)
 
 
-def _stored_pieces(found: list[dict[str, Any]], stream: _Stream) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
+def _stored_pieces(found: list[dict[str, Any]], stream: _Stream) -> Pieces:
     """Stored utterances of a streamed recording, each with its audio cut from the stream as it passes."""
     return zip(found, stream.slices([(f["start"], f["end"]) for f in found]))
 

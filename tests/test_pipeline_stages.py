@@ -197,13 +197,12 @@ def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> Non
     assert len([r for r in rows if r["video_id"] == "v"]) == len(annotate_corpus.sentences[video])  # unharmed
 
 
-def test_stored_utterances_skip_whisper_entirely(annotate_corpus) -> None:
-    """With every video's utterances given, the ASR stage never loads Whisper (a bogus model would fail)."""
+def test_stored_utterances_are_cut_from_the_audio_without_whisper(annotate_corpus) -> None:
+    """With every video's utterances given (re-annotation), rows are the stored utterances with their audio."""
     import json
 
-    from pipelines.engine import Transcribe
+    from pipelines.engine import cut_stored
 
-    stage = Transcribe(ASROptions(model="/no/such/whisper"), SegmentOptions(), needs_asr=False)
     video = next(iter(annotate_corpus.sentences))
     stored = [
         {
@@ -225,7 +224,7 @@ def test_stored_utterances_skip_whisper_entirely(annotate_corpus) -> None:
             "asr_model": "earlier-asr",
         },
     ]
-    rows = list(stage(_demuxed((video, "v", json.dumps(stored)))))
+    rows = list(cut_stored(_demuxed((video, "v", json.dumps(stored))), timeout_s=60))
     assert [(r["utterance"], r["start"], r["end"], r["text"], r["asr_model"]) for r in rows] == [
         (0, 0.25, 1.0, "kept as it was", "earlier-asr"),
         (1, 1.5, 2.0, "", "earlier-asr"),
@@ -286,6 +285,37 @@ def test_a_recording_streamed_in_parts_gives_the_utterances_of_the_whole(long_ta
         assert _words(a["text"]) == _words(b["text"]) and _words(b["text"]) & _words(sentence), (a["text"], b["text"])
         assert b["start"] == pytest.approx(a["start"], abs=0.3) and b["end"] == pytest.approx(a["end"], abs=0.3)
         np.testing.assert_array_equal(b["audio"], utterance_audio(audio, b["start"], b["end"]))
+
+
+def test_stored_utterances_of_a_streamed_recording_are_cut_from_the_stream(long_talk) -> None:
+    """Re-annotating a long recording: each stored utterance gets its exact slice, cut as the stream passes; the
+    last row carries the count and the recording's whole duration."""
+    import json
+
+    from pipelines.engine import cut_stored, demux_group
+
+    spans = [(0.5, 2.0), (2.0, 4.75), (7.0, 9.5)]
+    stored = [
+        {
+            "start": s,
+            "end": e,
+            "text": f"u{i}",
+            "language": "en",
+            "language_probability": 1.0,
+            "asr_confidence": None,
+            "asr_model": "a",
+        }
+        for i, (s, e) in enumerate(spans)
+    ]
+    group = {"video_path": [str(long_talk)], "video_id": ["t"], "transcript": [json.dumps(stored)]}
+    streamed = demux_group(group, timeout_s=60, whole_seconds=5)
+    assert streamed["streamed"] == [True]
+    rows = list(cut_stored(streamed, timeout_s=60))
+    assert [(r["text"], r["utterance"], r["n_utterances"]) for r in rows] == [("u0", 0, 0), ("u1", 1, 0), ("u2", 2, 3)]
+    audio = decode_audio(long_talk)
+    for row, (start, end) in zip(rows, spans):
+        np.testing.assert_array_equal(row["audio"], utterance_audio(audio, start, end))
+    assert rows[-1]["duration"] == pytest.approx(len(audio) / 16_000)
 
 
 def test_a_long_recording_gone_before_its_stream_starts_is_one_demux_error(long_talk, tmp_path) -> None:
