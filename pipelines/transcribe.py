@@ -15,6 +15,12 @@ language of the window that holds most of its speech. On a corpus that mixes
 languages clip by clip, pass `--language` or keep clips of one language
 per folder: window mates share a language.
 
+Lanes. On a CPU, a worker's threads are lanes of one thread each over one
+CTranslate2 model (`Decoder`): windows are split into batches, at least one
+per lane, that decode side by side. CTranslate2 gets more from separate
+lanes than from more threads on one batch (see benchmarks/README.md), and
+since batch size changes no word, lanes change none either.
+
 Word timestamps are requested because utterances are built from words
 (`pipelines.segment`); the speech regions are returned too: speech in which
 ASR recognised nothing still becomes a (wordless) utterance.
@@ -22,10 +28,13 @@ ASR recognised nothing still becomes a (wordless) utterance.
 
 from __future__ import annotations
 
-import itertools
+import math
+import queue
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -67,29 +76,39 @@ def compute_type(options: ASROptions, device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
-def load_asr(options: ASROptions, device: str | None = None) -> WindowPipeline:
+def load_asr(options: ASROptions, device: str | None = None) -> Decoder:
     """Load Whisper once (per worker): the expensive part, kept out of the per-video path."""
     device = device or options.device
     if device == "auto":
         import ctranslate2
 
         device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    lanes = max(1, options.cpu_threads) if device == "cpu" else 1  # a GPU wants large batches, not lanes
     model = WhisperModel(
         resolve(options.model),
         device=device,
         compute_type=compute_type(options, device),
-        cpu_threads=options.cpu_threads,
+        cpu_threads=1 if lanes > 1 else options.cpu_threads,
+        num_workers=lanes,
     )
-    return WindowPipeline(model, options)
+    return Decoder(model, options, lanes)
 
 
-def transcribe(pipeline: WindowPipeline, audio: np.ndarray) -> Transcript:
+def lane_batches(windows: int, batch_size: int, lanes: int) -> list[range]:
+    """Consecutive windows in batches of at most `batch_size`, as many as a multiple of the lanes where there are
+    enough windows, and of even sizes: no lane waits while another decodes a large batch."""
+    count = min(windows, lanes * math.ceil(math.ceil(windows / batch_size) / lanes))
+    bounds = [round(k * windows / count) for k in range(count + 1)] if count else [0]
+    return [range(low, high) for low, high in zip(bounds, bounds[1:])]
+
+
+def transcribe(pipeline: Decoder, audio: np.ndarray) -> Transcript:
     """Timed words of all speech in one video's `audio` (16 kHz mono float32)."""
     return transcribe_many(pipeline, [audio])[0]
 
 
 def transcribe_many(
-    pipeline: WindowPipeline, audios: Sequence[np.ndarray], regions: Sequence[Regions] | None = None
+    pipeline: Decoder, audios: Sequence[np.ndarray], regions: Sequence[Regions] | None = None
 ) -> list[Transcript]:
     """Timed words of every video of a group (see `transcribe_each`), in input order."""
     found = dict(transcribe_each(pipeline, audios, regions))
@@ -97,7 +116,7 @@ def transcribe_many(
 
 
 def transcribe_each(
-    pipeline: WindowPipeline, audios: Sequence[np.ndarray], regions: Sequence[Regions] | None = None
+    pipeline: Decoder, audios: Sequence[np.ndarray], regions: Sequence[Regions] | None = None
 ) -> Iterator[tuple[int, Transcript]]:
     """(index, transcript) of each video of a group, in order, as soon as the windows holding its speech are decoded.
 
@@ -112,7 +131,7 @@ def transcribe_each(
     last_window = {p.video: i for i, window in enumerate(windows) for p in window.pieces}
     words: list[list[Word]] = [[] for _ in audios]
     decoded: list[DecodedWindow] = []
-    results = pipeline.decode(window.audio(audios) for window in windows)
+    results = pipeline.decode(windows, audios)
     for video in range(len(audios)):
         while last_window.get(video, -1) >= len(decoded):
             window, result = windows[len(decoded)], next(results)
@@ -142,24 +161,50 @@ def _language(
     return best.language, best.language_probability
 
 
+class Decoder:
+    """Whisper for one ASR worker: one model, decoding in `lanes` WindowPipelines side by side (see Lanes above)."""
+
+    def __init__(self, model: WhisperModel, options: ASROptions, lanes: int = 1) -> None:
+        self.options = options
+        first = WindowPipeline(model, options)
+        self.lanes = [first] + [WindowPipeline(model, options, first.decoding) for _ in range(lanes - 1)]
+        self.free: queue.SimpleQueue[WindowPipeline] = queue.SimpleQueue()
+        for lane in self.lanes:
+            self.free.put(lane)
+        self.pool = ThreadPoolExecutor(lanes, thread_name_prefix="whisper-lane") if lanes > 1 else None
+
+    def decode(self, windows: Sequence[Window], audios: Sequence[np.ndarray]) -> Iterator[DecodedWindow]:
+        """Words and language of each window, in order; batches are decoded on free lanes as they come."""
+        batches = lane_batches(len(windows), self.options.batch_size, len(self.lanes))
+        run = partial(self._on_a_lane, windows, audios)
+        for decoded in self.pool.map(run, batches) if self.pool else map(run, batches):
+            yield from decoded
+
+    def _on_a_lane(self, windows: Sequence[Window], audios: Sequence[np.ndarray], batch: range) -> list[DecodedWindow]:
+        lane = self.free.get()
+        try:
+            return lane.decode([windows[i].audio(audios) for i in batch])
+        finally:
+            self.free.put(lane)
+
+
 class WindowPipeline(BatchedInferencePipeline):
     """faster-whisper's batched pipeline, decoding ready-made windows and reporting their languages."""
 
-    def __init__(self, model: WhisperModel, options: ASROptions) -> None:
+    def __init__(self, model: WhisperModel, options: ASROptions, decoding: Any = None) -> None:
         super().__init__(model)
         self.options = options
         multilingual = model.model.is_multilingual
         self.language = options.language if multilingual else "en"  # None: detect per window
-        self.decoding = self._decoding_options()
+        self.decoding = decoding or self._decoding_options()
         self.guess = "en"  # the language tried first when detecting; only speed depends on it
         self.detected: list[tuple[str, float]] = []
 
-    def decode(self, windows: Iterable[np.ndarray]) -> Iterator[DecodedWindow]:
-        """Words and language of each window (at most 30 s of 16 kHz audio each), decoded `batch_size` at a time."""
-        extractor, pending = self.model.feature_extractor, iter(windows)
-        while batch := list(itertools.islice(pending, self.options.batch_size)):
-            features = np.stack([pad_or_trim(extractor(w)[..., :-1]) for w in batch])
-            yield from self._batch(features, [len(w) / SAMPLE_RATE for w in batch])
+    def decode(self, batch: Sequence[np.ndarray]) -> list[DecodedWindow]:
+        """Words and language of each window of one batch (at most 30 s of 16 kHz audio each)."""
+        extractor = self.model.feature_extractor
+        features = np.stack([pad_or_trim(extractor(w)[..., :-1]) for w in batch])
+        return self._batch(features, [len(w) / SAMPLE_RATE for w in batch])
 
     def generate_segment_batched(self, features: np.ndarray, tokenizer: Tokenizer, options: Any):
         """faster-whisper's step, which detects each window's language and keeps it to itself; kept here."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -9,7 +12,7 @@ from pipelines.demux import decode_audio
 from pipelines.options import ASROptions, ScoreOptions, SegmentOptions
 from pipelines.score import length_batches, load_scorer, score
 from pipelines.segment import utterance_audio, utterances
-from pipelines.transcribe import load_asr, transcribe, transcribe_many
+from pipelines.transcribe import lane_batches, load_asr, transcribe, transcribe_many
 
 ASR = ASROptions(model="packaged:whisper-tiny.en", beam_size=1, cpu_threads=1)
 
@@ -74,7 +77,6 @@ def test_a_group_runs_vad_once_per_video_and_each_video_keeps_its_own_words(anno
 def test_batch_size_changes_no_word(annotate_corpus, asr) -> None:
     """Windows decoded one at a time or eight together: the same words at the same times (so `--asr-batch-size`
     may differ between a run and its resumption)."""
-    from dataclasses import replace
 
     from pipelines.vad import speech_samples
     from pipelines.windows import pack
@@ -86,16 +88,35 @@ def test_batch_size_changes_no_word(annotate_corpus, asr) -> None:
     assert [t.words for t in one] == [t.words for t in eight]
 
 
+def test_lanes_share_the_windows_in_even_batches() -> None:
+    assert lane_batches(10, batch_size=8, lanes=1) == [range(0, 5), range(5, 10)]  # 2 batches needed: even sizes
+    assert lane_batches(10, batch_size=8, lanes=2) == [range(0, 5), range(5, 10)]
+    assert lane_batches(20, batch_size=8, lanes=2) == [range(0, 5), range(5, 10), range(10, 15), range(15, 20)]
+    assert lane_batches(3, batch_size=8, lanes=4) == [range(0, 1), range(1, 2), range(2, 3)]  # a window a lane
+    assert lane_batches(0, batch_size=8, lanes=2) == []
+
+
+def test_lanes_change_no_word(annotate_corpus, asr) -> None:
+    """Two lanes of one thread decode batches side by side; the words are those of one lane."""
+    audios = [decode_audio(p) for p in annotate_corpus.sentences] * 3
+    two = load_asr(replace(ASR, cpu_threads=2))
+    used = []
+    for number, lane in enumerate(two.lanes):
+        lane._batch = partial(lambda n, batch, *args: used.append(n) or batch(*args), number, lane._batch)
+    assert [t.words for t in transcribe_many(two, audios)] == [t.words for t in transcribe_many(asr, audios)]
+    assert sorted(set(used)) == [0, 1]  # both lanes decoded
+
+
 def test_each_video_is_handed_on_as_soon_as_its_windows_are_decoded(annotate_corpus) -> None:
     """Scoring can start on a group's first videos while Whisper decodes the rest."""
-    from dataclasses import replace
 
     from pipelines.transcribe import transcribe_each
 
     pipeline = load_asr(replace(ASR, batch_size=1))
     batches = []
-    decode_batch = pipeline._batch
-    pipeline._batch = lambda *args: batches.append(1) or decode_batch(*args)  # counts, then decodes as usual
+    [lane] = pipeline.lanes
+    decode_batch = lane._batch
+    lane._batch = lambda *args: batches.append(1) or decode_batch(*args)  # counts, then decodes as usual
     audios = [decode_audio(p) for p in annotate_corpus.sentences] * 3
     videos = transcribe_each(pipeline, audios)
     assert next(videos)[0] == 0 and len(batches) == 1  # the first video's window alone
@@ -337,17 +358,18 @@ def test_a_long_recording_gone_before_its_stream_starts_is_one_demux_error(long_
 def test_a_multilingual_whisper_detects_each_windows_language_from_its_decoding_pass(annotate_corpus) -> None:
     """Whisper base (multilingual): without --language, each window's language comes from the pass that decodes it
     (English here, with its probability); with --language, nothing is detected and the probability is 1."""
-    from dataclasses import replace
 
     base = ASROptions(model="packaged:whisper-base", beam_size=1, cpu_threads=2)
     audios = [decode_audio(p) for p in annotate_corpus.sentences]
     detecting = load_asr(base)
     found = transcribe_many(detecting, audios)
     assert {t.language for t in found} == {"en"} and all(0.5 < t.language_probability < 1.0 for t in found)
-    assert len(detecting.detected) == 1  # one window, one detection
+    assert sum(len(lane.detected) for lane in detecting.lanes) == 1  # one window, one detection
     told = load_asr(replace(base, language="en"))
     given = transcribe_many(told, audios)
-    assert {(t.language, t.language_probability) for t in given} == {("en", 1.0)} and told.detected == []
+    assert {(t.language, t.language_probability) for t in given} == {("en", 1.0)} and all(
+        lane.detected == [] for lane in told.lanes
+    )
     assert [_words("".join(w.text for w in t.words)) for t in given] == [
         _words("".join(w.text for w in t.words)) for t in found
     ]  # decoded in the detected language: the same words
