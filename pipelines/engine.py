@@ -387,11 +387,11 @@ def sized(
     """ASR workers and their threads, and scoring threads, from the cluster's nodes, where the user left them open.
 
     A run with no tuning flags keeps every core busy: each ASR worker gets
-    the cores of the smallest node, up to `ASR_THREADS` (CTranslate2 gains
-    little from more on one batch), and there are as many workers as fit
-    (one per GPU on GPU nodes); scoring and decoding interleave on the same
-    cores with one thread each. Without ASR (re-scoring `--transcripts`),
-    scoring gets the cores instead.
+    the cores of the smallest node, up to `ASR_THREADS`, as decoding lanes of
+    one thread each on a CPU (`pipelines.transcribe.Decoder`), and there are
+    as many workers as fit (one per GPU on GPU nodes); scoring and decoding
+    interleave on the same cores with one thread each. Without ASR
+    (re-scoring `--transcripts`), scoring gets the cores instead.
     """
     cpus = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
     smallest = max(1, min(cpus, default=1))
