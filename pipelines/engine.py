@@ -45,6 +45,7 @@ import numpy as np
 
 from .demux import DemuxError, TooLong, decode_audio, stream_audio
 from .discover import Video
+from .memory import release_freed_memory
 from .options import SAMPLE_RATE, ASROptions, EngineOptions, ScoreOptions, SegmentOptions
 from .parts import PART_SECONDS, WHOLE_SECONDS, parts
 from .segment import utterance_audio, utterances
@@ -153,6 +154,7 @@ class Transcribe:
                 found = self._fields(transcript) or _no_speech(videos[i]["video_path"], transcript.duration)
                 done = i + 1
                 yield from _rows(videos[i], found)
+            release_freed_memory()
         except Exception as err:  # Whisper failed: each video not yet done is reported, the run goes on
             for video in videos[done:]:
                 yield from _rows(video, _failure(video["video_path"], "asr", err))
@@ -175,6 +177,7 @@ class Transcribe:
         vad = partial(self.vad.speech_samples, options=self.asr)
         for part in parts(stream, vad, self.part_samples, self.part_samples // 4):
             [transcript] = self.stage.transcribe_many(self.pipeline, [part.audio], regions=[part.regions])
+            release_freed_memory()
             offset = part.offset / SAMPLE_RATE
             for fields in self._fields(transcript, offset):
                 yield fields, utterance_audio(part.audio, fields["start"] - offset, fields["end"] - offset)

@@ -16,9 +16,7 @@ their matrix products run several times faster in half precision.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,12 +26,18 @@ import torch
 from mmml.checkpoint import Checkpoint, load_checkpoint
 from mmml.preprocessing import Preprocessor
 
+from .memory import release_freed_memory
 from .options import ScoreOptions
 
 # What one more forward pass costs, in seconds of padded audio. CPU: measured with the default model on one
 # thread (64 utterances of 2-13 s: 2 s and 4 s gave the same time within noise, 8 s was slower). A GPU pays per
 # launch rather than per padded frame, so it keeps batches whole unless their lengths differ by much (unmeasured).
 BATCH_OVERHEAD_S = {"cpu": 2.0, "cuda": 30.0}
+# Most padded seconds of audio in one forward pass on a CPU. Activation memory grows with them (16 utterances of
+# 15 s took 395 MiB more at peak than 4 of them, 66 MiB), and a 2-hour recording meets that worst case where a
+# 10-minute one does not: peak memory would grow with the corpus. A pass of 60 s is 30 times the per-pass
+# overhead above, so the cap costs next to no speed.
+MAX_BATCH_SECONDS = {"cpu": 60.0, "cuda": math.inf}
 CHARACTERS_PER_SECOND = 15.0  # a text-only model's length unit: about how fast people speak
 
 
@@ -79,14 +83,15 @@ def score(
     dtype = autocast_dtype(device.type, amp)
     precision = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
     lengths = [canvas_seconds(checkpoint.preprocessor, t, a) for t, a in zip(texts, audios)]
-    for batch in length_batches(lengths, batch_size, BATCH_OVERHEAD_S.get(device.type, BATCH_OVERHEAD_S["cpu"])):
+    kind = device.type if device.type in BATCH_OVERHEAD_S else "cpu"
+    for batch in length_batches(lengths, batch_size, BATCH_OVERHEAD_S[kind], MAX_BATCH_SECONDS[kind]):
         inputs = checkpoint.preprocessor([texts[i] for i in batch], [audios[i] for i in batch])
         with precision:
             scores = checkpoint.model(**{k: v.to(device) for k, v in inputs.items()})
         for row, head in enumerate((scores.fused, scores.text, scores.audio)):
             heads[row, batch] = _numpy(head, len(batch))
     if texts:
-        _release_freed_memory()
+        release_freed_memory()
     return HeadScores(*heads)
 
 
@@ -100,11 +105,14 @@ def canvas_seconds(preprocessor: Preprocessor, text: str | None, audio: np.ndarr
     return samples / preprocessor.config.audio.sampling_rate
 
 
-def length_batches(lengths: Sequence[float], max_size: int, overhead: float) -> list[list[int]]:
+def length_batches(
+    lengths: Sequence[float], max_size: int, overhead: float, max_padded: float = math.inf
+) -> list[list[int]]:
     """Indices of `lengths`, sorted and cut into batches of at most `max_size` that minimise the padded work.
 
     A batch costs its size times its longest member (all are padded to it)
-    plus `overhead` (one more forward pass). Cutting the sorted lengths
+    plus `overhead` (one more forward pass), and holds at most `max_padded`
+    of padded length unless it is a single item. Cutting the sorted lengths
     optimally is a small dynamic programme: the best cost of the first j
     lengths is the best, over the last batch's start i, of the first i's
     best plus that batch.
@@ -115,6 +123,8 @@ def length_batches(lengths: Sequence[float], max_size: int, overhead: float) -> 
     for j in range(1, len(order) + 1):
         longest = lengths[order[j - 1]]
         for i in range(max(0, j - max_size), j):
+            if j - i > 1 and (j - i) * longest > max_padded:
+                continue
             cost = best[i] + (j - i) * longest + overhead
             if cost < best[j]:
                 best[j], start[j] = cost, i
@@ -124,14 +134,6 @@ def length_batches(lengths: Sequence[float], max_size: int, overhead: float) -> 
         batches.append(order[start[j] : j])
         j = start[j]
     return batches[::-1]
-
-
-def _release_freed_memory() -> None:
-    """Hand freed heap back to the system (glibc): batches of ever-different clip lengths otherwise leave the
-    heap fragmented, and a scoring worker's memory grew by 0.8 GiB over a 2-hour recording."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _numpy(head: torch.Tensor | None, size: int) -> np.ndarray:

@@ -144,6 +144,9 @@ def test_length_batches_cut_where_padding_costs_more_than_a_pass() -> None:
     assert length_batches([1.0, 10.0, 1.0, 10.0], max_size=1, overhead=0.0) == [[0], [2], [1], [3]]
     assert length_batches([3.0] * 5, max_size=2, overhead=1.0) == [[0], [1, 2], [3, 4]]  # never above max_size
     assert length_batches([], max_size=4, overhead=2.0) == []
+    # At most 30 s padded per pass: the four 15 s clips go two by two (2 x 15 = 30), the 1 s ones together.
+    assert length_batches([15.0] * 4 + [1.0] * 2, 16, 2.0, max_padded=30.0) == [[4, 5], [0, 1], [2, 3]]
+    assert length_batches([40.0], 16, 2.0, max_padded=30.0) == [[0]]  # one clip over the cap still goes alone
 
 
 def test_scores_come_back_in_input_order_whatever_the_length_grouping(
