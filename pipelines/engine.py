@@ -405,8 +405,9 @@ def sized(
         workers = engine.asr_workers
     elif gpus and asr.device != "cpu":
         workers = max(1, int(gpus))
-    else:
-        workers = max(1, sum(c // threads for c in cpus))
+    else:  # as many as the cores hold, and as the logical CPUs hold beside scoring and decoding
+        room = (sum(cpus) - engine.score_workers * engine.score_cpus - engine.demux_cpus) / engine.asr_cpus
+        workers = max(1, min(sum(c // threads for c in cpus), math.floor(room)))
     return replace(asr, cpu_threads=threads), scoring, replace(engine, asr_workers=workers)
 
 

@@ -145,6 +145,10 @@ def test_asr_workers_and_threads_are_sized_from_the_cluster() -> None:
     assert size([{"CPU": 16.0, "GPU": 2.0}]) == (2, 8)  # one per GPU
     assert size([{"CPU": 16.0, "GPU": 2.0}], asr=ASROptions(device="cpu")) == (2, 8)
     assert size([{"CPU": 2.0}], ASROptions(cpu_threads=1), EngineOptions(asr_workers=3)) == (3, 1)  # flags win
+    # --asr-threads 1 on 2 cores: two workers would ask for 2 + 0.5 (scoring) + 0.25 (decoding) logical CPUs of 2
+    assert size([{"CPU": 2.0}], ASROptions(cpu_threads=1)) == (1, 1)
+    asr, _, engine = sized(ASROptions(cpu_threads=1), ScoreOptions(), EngineOptions(), [{"CPU": 2.0}])
+    _check_fits(engine, 2.0)  # what the run checks before any work: no ClusterTooSmall
 
 
 def test_scoring_threads_are_one_beside_asr_and_all_cores_when_only_rescoring() -> None:
