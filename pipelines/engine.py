@@ -137,12 +137,12 @@ class Transcribe:
 
     def __call__(self, group: dict[str, Any]) -> Iterator[dict[str, Any]]:
         videos = _videos(group)
-        heard = [v for v in videos if _needs_asr(v)]
-        yield from _unheard_rows([v for v in videos if not _needs_asr(v)], self.timeout_s)
-        whole = [v for v in heard if not v["streamed"]]
-        if whole:
-            yield from self._recognise(whole)
-        for video in heard:
+        short = [v for v in videos if not v["streamed"]]
+        yield from _unheard_rows([v for v in short if not _needs_asr(v)], self.timeout_s)
+        heard = [v for v in short if _needs_asr(v)]
+        if heard:
+            yield from self._recognise(heard)
+        for video in videos:  # long recordings last, stored or heard: each streams its whole file
             if video["streamed"]:
                 yield from _streamed_rows(video, self.timeout_s, self._heard_pieces)
 
@@ -406,7 +406,7 @@ def sized(
     elif gpus and asr.device != "cpu":
         workers = max(1, int(gpus))
     else:  # as many as the cores hold, and as the logical CPUs hold beside scoring and decoding
-        room = (sum(cpus) - engine.score_workers * engine.score_cpus - engine.demux_cpus) / engine.asr_cpus
+        room = (sum(cpus) - _cpus_beside_asr(engine)) / engine.asr_cpus
         workers = max(1, min(sum(c // threads for c in cpus), math.floor(room)))
     return replace(asr, cpu_threads=threads), scoring, replace(engine, asr_workers=workers)
 
@@ -453,7 +453,11 @@ def ray_session(engine: EngineOptions) -> Iterator[None]:
 
 def _cpus_needed(engine: EngineOptions) -> float:
     """Logical CPUs the actor pools hold for the whole run, plus one decode task."""
-    return (engine.asr_workers or 1) * engine.asr_cpus + engine.score_workers * engine.score_cpus + engine.demux_cpus
+    return (engine.asr_workers or 1) * engine.asr_cpus + _cpus_beside_asr(engine)
+
+
+def _cpus_beside_asr(engine: EngineOptions) -> float:
+    return engine.score_workers * engine.score_cpus + engine.demux_cpus
 
 
 def _check_fits(engine: EngineOptions, available_cpus: float) -> None:
