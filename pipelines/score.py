@@ -26,7 +26,7 @@ import torch
 from mmml.checkpoint import Checkpoint, load_checkpoint
 from mmml.preprocessing import Preprocessor
 
-from .memory import release_freed_memory
+from .memory import bound_shape_caches, release_freed_memory
 from .options import ScoreOptions
 
 # What one more forward pass costs, in seconds of padded audio. CPU: measured with the default model on one
@@ -53,8 +53,10 @@ def load_scorer(options: ScoreOptions, device: str | None = None) -> Checkpoint:
     device = device or options.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu" and options.torch_threads > 0:
-        torch.set_num_threads(options.torch_threads)
+    if device == "cpu":
+        bound_shape_caches()
+        if options.torch_threads > 0:
+            torch.set_num_threads(options.torch_threads)
     return load_checkpoint(options.checkpoint, device=device)
 
 

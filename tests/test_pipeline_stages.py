@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from functools import partial
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipelines.demux import decode_audio
+from pipelines.memory import SHAPE_CACHE_ENTRIES
 from pipelines.options import ASROptions, ScoreOptions, SegmentOptions
 from pipelines.score import length_batches, load_scorer, score
 from pipelines.segment import utterance_audio, utterances
@@ -134,6 +136,15 @@ def test_scores_per_head_and_a_missing_text(tiny_checkpoint) -> None:
         np.testing.assert_allclose(getattr(together, head), getattr(alone, head), atol=1e-5)  # batch mates don't matter
     assert np.isfinite(together.fused).all() and np.isfinite(together.audio).all()
     assert np.isnan(together.text[1]) and np.isfinite(together.text[[0, 2]]).all()
+
+
+def test_a_cpu_scorer_keeps_few_compiled_kernels_per_shape(tiny_checkpoint, monkeypatch) -> None:
+    """Nearly every scoring batch has a new shape; 1024 cached kernels each grew a 2-hour run's scorer by 0.25 GiB."""
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    monkeypatch.setenv("LRU_CACHE_CAPACITY", "64")  # set by the user: kept
+    load_scorer(ScoreOptions(checkpoint=str(tiny_checkpoint), device="cpu"))
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(SHAPE_CACHE_ENTRIES)
+    assert os.environ["LRU_CACHE_CAPACITY"] == "64"
 
 
 def test_length_batches_cut_where_padding_costs_more_than_a_pass() -> None:
