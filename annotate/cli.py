@@ -121,6 +121,12 @@ class CannotStart(click.ClickException):
     help="ASR workers. [default: as many as the cluster's cores (or GPUs) keep busy]",
 )
 @click.option("--score-workers", default=_ENGINE.score_workers, type=click.IntRange(1))
+@click.option(
+    "--score-calls",
+    default=None,
+    type=click.IntRange(1),
+    help="Scoring calls each scoring worker runs side by side. [default: 1 beside ASR, the cores when re-scoring]",
+)
 @click.option("--demux-workers", default=_ENGINE.demux_workers, type=click.IntRange(1))
 @click.option("--asr-cpus", default=_ENGINE.asr_cpus, type=click.FloatRange(0), help="Logical CPUs per ASR worker.")
 @click.option("--score-cpus", default=_ENGINE.score_cpus, type=click.FloatRange(0))
@@ -199,6 +205,7 @@ def _config(checkpoint: str, o: dict) -> AnnotateConfig:
             num_cpus=o["num_cpus"],
             asr_workers=o["asr_workers"],
             score_workers=o["score_workers"],
+            score_calls=o["score_calls"] or 0,
             demux_workers=o["demux_workers"],
             asr_cpus=o["asr_cpus"],
             score_cpus=o["score_cpus"],

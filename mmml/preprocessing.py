@@ -16,6 +16,7 @@ exactly, so they always pad to the batch's longest clip.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,6 +45,10 @@ class Preprocessor:
         self.config = config
         self.tokenizer = tokenizer
         self.feature_extractor = feature_extractor
+        # A fast tokenizer sets its padding and truncation on shared Rust state while another thread may be encoding,
+        # which fails ("RuntimeError: Already borrowed", huggingface/tokenizers#537, transformers#47085); scoring
+        # runs calls side by side in threads (`pipelines.engine.sized`).
+        self._lock = threading.Lock()
         if feature_extractor is not None:
             rate = getattr(feature_extractor, "sampling_rate", config.audio.sampling_rate)
             if rate != config.audio.sampling_rate:
@@ -108,7 +113,8 @@ class Preprocessor:
             raise ValueError("empty batch: give at least one text or audio clip")
         batch: dict[str, torch.Tensor] = {}
         if self.config.uses_text:
-            batch.update(self._text(texts if texts is not None else [None] * size))
+            with self._lock:
+                batch.update(self._text(texts if texts is not None else [None] * size))
         if self.config.uses_audio:
             batch.update(self._audio(audios if audios is not None else [None] * size))
         return batch

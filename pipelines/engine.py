@@ -64,6 +64,9 @@ class VideoResult:
 _DECODES_PER_GROUP = 4  # ffmpeg processes a demux task runs at once
 BLOCK_BYTES = 8 * 2**20  # Ray Data blocks: rows leave the ASR actor a few videos (or a part) at a time
 ASR_THREADS = 8  # most CPU threads one ASR worker is given when sized automatically (`sized`)
+# Most scoring calls one CPU worker runs side by side when re-scoring (`sized`): each holds a forward pass's
+# activations, so memory grows with them while speed stops growing once they fill the cores.
+MAX_SCORE_CALLS = 4
 
 
 class ClusterTooSmall(ValueError):
@@ -340,7 +343,11 @@ def run(
             fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
             batch_size=scoring.batch_size,
             batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=engine.score_workers),
+            compute=ray.data.ActorPoolStrategy(
+                size=engine.score_workers,
+                max_concurrent_calls_per_actor=engine.score_calls,
+                enable_true_multi_threading=engine.score_calls > 1,
+            ),
             num_cpus=engine.score_cpus,
             num_gpus=score_gpus,
         )
@@ -387,20 +394,25 @@ def sized(
     nodes: Sequence[Mapping[str, float]],
     needs_asr: bool = True,
 ) -> tuple[ASROptions, ScoreOptions, EngineOptions]:
-    """ASR workers and their threads, and scoring threads, from the cluster's nodes, where the user left them open.
+    """ASR workers and their threads, and scoring calls and threads, from the cluster's nodes, where left open.
 
     A run with no tuning flags keeps every core busy: each ASR worker gets
     the cores of the smallest node, up to `ASR_THREADS`, as decoding lanes of
     one thread each on a CPU (`pipelines.transcribe.Decoder`), and there are
     as many workers as fit (one per GPU on GPU nodes); scoring and decoding
     interleave on the same cores with one thread each. Without ASR
-    (re-scoring `--transcripts`), scoring gets the cores instead.
+    (re-scoring `--transcripts`), scoring gets the cores instead, as calls
+    side by side on one model rather than threads within a call: a forward
+    pass of a few utterances splits poorly over threads (two threads scored
+    at 1.45 cores' worth of work, one call per core at two).
     """
     cpus = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
     smallest = max(1, min(cpus, default=1))
-    scoring = replace(scoring, torch_threads=scoring.torch_threads or (1 if needs_asr else smallest))
-    threads = asr.cpu_threads or min(ASR_THREADS, smallest)
     gpus = sum(node.get("GPU", 0) for node in nodes)
+    scores_on_cpu = not gpus or scoring.device == "cpu"
+    calls = engine.score_calls or (1 if needs_asr or not scores_on_cpu else min(MAX_SCORE_CALLS, smallest))
+    scoring = replace(scoring, torch_threads=scoring.torch_threads or (1 if needs_asr else max(1, smallest // calls)))
+    threads = asr.cpu_threads or min(ASR_THREADS, smallest)
     if engine.asr_workers:
         workers = engine.asr_workers
     elif gpus and asr.device != "cpu":
@@ -408,7 +420,8 @@ def sized(
     else:  # as many as the cores hold, and as the logical CPUs hold beside scoring and decoding
         room = (sum(cpus) - _cpus_beside_asr(engine)) / engine.asr_cpus
         workers = max(1, min(sum(c // threads for c in cpus), math.floor(room)))
-    return replace(asr, cpu_threads=threads), scoring, replace(engine, asr_workers=workers)
+    engine = replace(engine, asr_workers=workers, score_calls=calls)
+    return replace(asr, cpu_threads=threads), scoring, engine
 
 
 def _alive_nodes() -> list[dict[str, float]]:

@@ -52,7 +52,7 @@ class ScoreOptions:
     checkpoint: str = ""  # MMML checkpoint directory (`--model`)
     batch_size: int = 16  # utterances per forward pass
     device: str = "auto"  # "cpu", "cuda" or "auto"
-    torch_threads: int = 0  # intra-op threads on CPU; 0: 1 beside ASR workers, all of a node's cores without them
+    torch_threads: int = 0  # intra-op threads per scoring call on CPU; 0: sized (`pipelines.engine.sized`)
     amp: bool = True  # float16 autocast on a GPU
 
 
@@ -64,6 +64,7 @@ class EngineOptions:
     num_cpus: int | None = None  # CPUs of the local Ray (None: all)
     asr_workers: int | None = None  # None: sized from the cluster (`pipelines.engine.sized`)
     score_workers: int = 1
+    score_calls: int = 0  # scoring calls one worker runs side by side on its one model; 0: sized
     demux_workers: int = 2  # concurrent ffmpeg decodes
     asr_cpus: float = 1.0  # logical CPUs reserved per ASR actor (fractional is fine)
     score_cpus: float = 0.5

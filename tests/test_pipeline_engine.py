@@ -151,14 +151,21 @@ def test_asr_workers_and_threads_are_sized_from_the_cluster() -> None:
     _check_fits(engine, 2.0)  # what the run checks before any work: no ClusterTooSmall
 
 
-def test_scoring_threads_are_one_beside_asr_and_all_cores_when_only_rescoring() -> None:
+def test_scoring_is_one_thread_beside_asr_and_calls_side_by_side_when_only_rescoring() -> None:
     from pipelines.engine import sized
 
-    def threads(needs_asr, scoring=ScoreOptions()):
-        return sized(ASROptions(), scoring, EngineOptions(), [{"CPU": 16.0}, {"CPU": 4.0}], needs_asr)[1].torch_threads
+    def sizing(nodes, needs_asr, scoring=ScoreOptions(), engine=EngineOptions()):
+        _, scoring, engine = sized(ASROptions(), scoring, engine, nodes, needs_asr)
+        return engine.score_calls, scoring.torch_threads
 
-    assert threads(needs_asr=True) == 1 and threads(needs_asr=False) == 4
-    assert threads(needs_asr=False, scoring=ScoreOptions(torch_threads=2)) == 2
+    mixed = [{"CPU": 16.0}, {"CPU": 4.0}]
+    assert sizing(mixed, needs_asr=True) == (1, 1)
+    assert sizing([{"CPU": 2.0}], needs_asr=False) == (2, 1)  # this machine: one call per core
+    assert sizing(mixed, needs_asr=False) == (4, 1)  # the smallest node's cores
+    assert sizing([{"CPU": 16.0}], needs_asr=False) == (4, 4)  # at most MAX_SCORE_CALLS, threads for the rest
+    assert sizing([{"CPU": 16.0, "GPU": 1.0}], needs_asr=False) == (1, 16)  # a GPU scores one batch at a time
+    assert sizing(mixed, needs_asr=False, scoring=ScoreOptions(torch_threads=2)) == (4, 2)  # flags win
+    assert sizing(mixed, needs_asr=False, engine=EngineOptions(score_calls=1)) == (1, 4)
 
 
 def test_compute_type_auto_is_float16_on_a_gpu_and_int8_on_a_cpu() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 
@@ -136,6 +137,24 @@ def test_scores_per_head_and_a_missing_text(tiny_checkpoint) -> None:
         np.testing.assert_allclose(getattr(together, head), getattr(alone, head), atol=1e-5)  # batch mates don't matter
     assert np.isfinite(together.fused).all() and np.isfinite(together.audio).all()
     assert np.isnan(together.text[1]) and np.isfinite(together.text[[0, 2]]).all()
+
+
+def test_scoring_calls_side_by_side_give_the_scores_of_one_at_a_time(tiny_checkpoint) -> None:
+    """Re-scoring runs calls in threads on one model (`pipelines.engine.sized`): nothing may be shared unsafely."""
+    checkpoint = load_scorer(ScoreOptions(checkpoint=str(tiny_checkpoint)))
+    rng = np.random.default_rng(1)
+    calls = [
+        (
+            [f"Call {c}, clip {i}: " + "so good " * int(rng.integers(1, 30)) for i in range(6)],
+            [rng.normal(0, 0.1, int(rng.integers(8_000, 64_000))).astype(np.float32) for _ in range(6)],
+        )
+        for c in range(8)
+    ]
+    one_at_a_time = [score(checkpoint, texts, audios).fused for texts, audios in calls]
+    with ThreadPoolExecutor(4) as pool:
+        side_by_side = list(pool.map(lambda call: score(checkpoint, *call).fused, calls))
+    for alone, together in zip(one_at_a_time, side_by_side):
+        np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
 def test_a_cpu_scorer_keeps_few_compiled_kernels_per_shape(tiny_checkpoint, monkeypatch) -> None:
