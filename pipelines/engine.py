@@ -65,7 +65,8 @@ _DECODES_PER_GROUP = 4  # ffmpeg processes a demux task runs at once
 BLOCK_BYTES = 8 * 2**20  # Ray Data blocks: rows leave the ASR actor a few videos (or a part) at a time
 ASR_THREADS = 8  # most CPU threads one ASR worker is given when sized automatically (`sized`)
 # Most scoring calls one CPU worker runs side by side when re-scoring (`sized`): each holds a forward pass's
-# activations, so memory grows with them while speed stops growing once they fill the cores.
+# activations, so memory grows with them while speed stops growing once they fill the cores (measured on 2 cores;
+# above that, the rest of a node's cores go to each call's torch threads).
 MAX_SCORE_CALLS = 4
 
 
@@ -404,7 +405,7 @@ def sized(
     (re-scoring `--transcripts`), scoring gets the cores instead, as calls
     side by side on one model rather than threads within a call: a forward
     pass of a few utterances splits poorly over threads (two threads scored
-    at 1.45 cores' worth of work, one call per core at two).
+    at 1.45 cores' worth of work, two calls of one thread at 1.85).
     """
     cpus = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
     smallest = max(1, min(cpus, default=1))
