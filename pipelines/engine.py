@@ -410,7 +410,7 @@ def sized(
     cpus = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
     smallest = max(1, min(cpus, default=1))
     gpus = sum(node.get("GPU", 0) for node in nodes)
-    scores_on_cpu = not gpus or scoring.device == "cpu"
+    scores_on_cpu = _gpus(engine.score_gpus, gpus > 0, scoring.device) == 0  # as `run` places the scoring workers
     calls = engine.score_calls or (1 if needs_asr or not scores_on_cpu else min(MAX_SCORE_CALLS, smallest))
     scoring = replace(scoring, torch_threads=scoring.torch_threads or (1 if needs_asr else max(1, smallest // calls)))
     threads = asr.cpu_threads or min(ASR_THREADS, smallest)

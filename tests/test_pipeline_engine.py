@@ -164,6 +164,8 @@ def test_scoring_is_one_thread_beside_asr_and_calls_side_by_side_when_only_resco
     assert sizing(mixed, needs_asr=False) == (4, 1)  # the smallest node's cores
     assert sizing([{"CPU": 16.0}], needs_asr=False) == (4, 4)  # at most MAX_SCORE_CALLS, threads for the rest
     assert sizing([{"CPU": 16.0, "GPU": 1.0}], needs_asr=False) == (1, 16)  # a GPU scores one batch at a time
+    gpu_left_out = EngineOptions(score_gpus=0)  # --score-gpus 0: scoring on the CPU of a GPU node
+    assert sizing([{"CPU": 16.0, "GPU": 1.0}], needs_asr=False, engine=gpu_left_out) == (4, 4)
     assert sizing(mixed, needs_asr=False, scoring=ScoreOptions(torch_threads=2)) == (4, 2)  # flags win
     assert sizing(mixed, needs_asr=False, engine=EngineOptions(score_calls=1)) == (1, 4)
 
