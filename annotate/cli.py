@@ -205,7 +205,7 @@ def _config(checkpoint: str, o: dict) -> AnnotateConfig:
             num_cpus=o["num_cpus"],
             asr_workers=o["asr_workers"],
             score_workers=o["score_workers"],
-            score_calls=o["score_calls"] or 0,
+            score_calls=o["score_calls"],
             demux_workers=o["demux_workers"],
             asr_cpus=o["asr_cpus"],
             score_cpus=o["score_cpus"],

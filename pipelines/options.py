@@ -64,7 +64,7 @@ class EngineOptions:
     num_cpus: int | None = None  # CPUs of the local Ray (None: all)
     asr_workers: int | None = None  # None: sized from the cluster (`pipelines.engine.sized`)
     score_workers: int = 1
-    score_calls: int = 0  # scoring calls one worker runs side by side on its one model; 0: sized
+    score_calls: int | None = None  # scoring calls one worker runs side by side on its one model; None: sized
     demux_workers: int = 2  # concurrent ffmpeg decodes
     asr_cpus: float = 1.0  # logical CPUs reserved per ASR actor (fractional is fine)
     score_cpus: float = 0.5
