@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from mmml.atomic import write_text_atomic
 from mmml.config import to_dict
 from mmml.integrity import audio_seconds, checkpoint_id, verify_checkpoint
-from pipelines import engine
+from pipelines import engine, local
 from pipelines.discover import Missing, Video, discover
 from pipelines.options import SegmentOptions
 from pipelines.transcripts import TranscriptsError, stored_settings, stored_utterances
@@ -132,13 +132,14 @@ def annotate(
         transcripts = _stored_utterances(config.transcripts, todo) if config.transcripts else {}
         on_video = progress(len(unique), len(unique) - len(todo)) if progress else None
         try:
-            with engine.ray_session(config.engine):
-                for result in engine.run(todo, config.asr, config.segment, config.score, config.engine, transcripts):
-                    _persist(paths, result)
-                    if on_video:
-                        on_video(result)
-        except (ConnectionError, engine.ClusterTooSmall) as err:
+            for result in _results(todo, config, transcripts):
+                _persist(paths, result)
+                if on_video:
+                    on_video(result)
+        except ConnectionError as err:
             raise RunError(f"Ray: {err}") from err
+        except engine.ClusterTooSmall as err:  # says which cluster (or this machine) and what it has
+            raise RunError(str(err)) from err
 
     metadata = {
         "tool": TOOL,
@@ -159,6 +160,16 @@ def annotate(
         out=paths.out,
         errors=paths.errors,
     )
+
+
+def _results(todo: list[Video], config: AnnotateConfig, transcripts: dict[str, str]) -> Iterator[engine.VideoResult]:
+    """Each video's result as it completes: from the Ray pipeline, or re-scored in this process where that is all
+    there is to do on this machine (`pipelines.local.runs_here`)."""
+    if local.runs_here(config.engine, todo, transcripts):
+        yield from local.rescore(todo, config.asr, config.score, config.engine, transcripts)
+        return
+    with engine.ray_session(config.engine):
+        yield from engine.run(todo, config.asr, config.segment, config.score, config.engine, transcripts)
 
 
 def _first_of_each_content(videos: list[Video]) -> list[Video]:

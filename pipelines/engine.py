@@ -12,7 +12,8 @@
   loaded once per actor (`__init__`), in the style of Ray's batch-inference
   examples. Score batches utterances across videos. A re-annotation
   (`--transcripts` for every video) replaces Transcribe by `cut_stored`
-  tasks: no Whisper, no ASR actor to start.
+  tasks: no Whisper, no ASR actor to start. Run on this machine alone, it
+  needs no Ray at all (`pipelines.local`).
 * Ray Data streams: with one group per input block and an object-store
   budget, memory holds a bounded number of waveforms however large the
   corpus. The driver keeps only text rows of videos still in flight.
@@ -297,15 +298,8 @@ def run(
     needs_asr = not all(v.video_id in transcripts for v in videos)
     asr, scoring, engine = sized(asr, scoring, engine, _alive_nodes(), needs_asr)
     _check_fits(engine, resources.get("CPU", 0))
-    _check_gpus(asr, scoring, engine, resources)
-    items = [
-        {
-            "video_path": [v.path for v in group],
-            "video_id": [v.video_id for v in group],
-            "transcript": [transcripts.get(v.video_id, "") for v in group],
-        }
-        for group in groups(videos, asr.group_videos, asr.group_mb * 2**20)
-    ]
+    check_gpus(asr, scoring, engine, resources)
+    items = group_items(videos, asr, transcripts)
     has_gpu = resources.get("GPU", 0) > 0
     asr_gpus = _gpus(engine.asr_gpus, has_gpu, asr.device)
     score_gpus = _gpus(engine.score_gpus, has_gpu, scoring.device)
@@ -341,7 +335,7 @@ def run(
         .flat_map(**transcribe)
         .map_batches(
             Score,
-            fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
+            fn_constructor_kwargs={"options": scoring, "device": scoring_device(scoring, engine, has_gpu)},
             batch_size=scoring.batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(
@@ -354,12 +348,24 @@ def run(
         )
     )
     by_id = {v.video_id: v for v in videos}
-    collector = _Collector()
+    collector = Collector()
     for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
         for row in batch.to_pylist():
             result = collector.add(row, by_id[row["video_id"]])
             if result is not None:
                 yield result
+
+
+def group_items(videos: Sequence[Video], asr: ASROptions, transcripts: Mapping[str, str]) -> list[dict[str, list]]:
+    """The pipeline's input rows: one per group of videos (`groups`), with each video's stored utterances or ""."""
+    return [
+        {
+            "video_path": [v.path for v in group],
+            "video_id": [v.video_id for v in group],
+            "transcript": [transcripts.get(v.video_id, "") for v in group],
+        }
+        for group in groups(videos, asr.group_videos, asr.group_mb * 2**20)
+    ]
 
 
 def groups(videos: Sequence[Video], max_videos: int, max_bytes: int) -> list[list[Video]]:
@@ -485,8 +491,14 @@ def _check_fits(engine: EngineOptions, available_cpus: float) -> None:
         )
 
 
-def _check_gpus(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions, resources: Mapping[str, float]) -> None:
-    """Refuse GPU work on a cluster without GPUs before any work.
+def check_gpus(
+    asr: ASROptions,
+    scoring: ScoreOptions,
+    engine: EngineOptions,
+    resources: Mapping[str, float],
+    place: str = "the Ray cluster",
+) -> None:
+    """Refuse GPU work on a cluster (or `place`) without GPUs before any work.
 
     `--device cuda` would otherwise run on the CPU without a word, and GPUs
     reserved per worker (`--asr-gpus`) would leave Ray Data waiting forever.
@@ -504,7 +516,7 @@ def _check_gpus(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions, r
     ]
     if asked:
         raise ClusterTooSmall(
-            f"{' and '.join(asked)} asks for GPUs but the Ray cluster has none "
+            f"{' and '.join(asked)} asks for GPUs but {place} has none "
             f"({resources.get('CPU', 0):g} CPUs); use --device cpu or auto, or join a cluster with GPU nodes"
         )
 
@@ -526,6 +538,11 @@ def _gpus(requested: float | None, has_gpu: bool, device: str) -> float:
     if requested is not None:
         return requested
     return 0.5 if has_gpu and device != "cpu" else 0.0
+
+
+def scoring_device(scoring: ScoreOptions, engine: EngineOptions, has_gpu: bool) -> str:
+    """Where scoring runs: on a GPU when the scoring workers take some (`_gpus`), else on the CPU."""
+    return _device(_gpus(engine.score_gpus, has_gpu, scoring.device))
 
 
 def _device(gpus: float) -> str:
@@ -642,7 +659,7 @@ class _Stream:
             pass
 
 
-class _Collector:
+class Collector:
     """Regroups the stream of rows into whole videos (rows of one video may arrive in several batches).
 
     A video is whole when it holds as many rows as one of them announces

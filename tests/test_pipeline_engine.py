@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.discover import Video
-from pipelines.engine import ClusterTooSmall, _check_fits, _check_gpus, _Collector, _gpus
+from pipelines.engine import ClusterTooSmall, Collector, _check_fits, _gpus, check_gpus
 from pipelines.options import ASROptions, EngineOptions, ScoreOptions
 
 VIDEO = Video("/v/a.mp4", "a" * 16)
@@ -38,7 +38,7 @@ def row(i: int, n: int, **extra) -> dict:
 
 
 def test_a_video_is_complete_when_all_its_rows_arrived_in_any_order_and_repeats_do_not_count() -> None:
-    collector = _Collector()
+    collector = Collector()
     assert collector.add(row(2, 3), VIDEO) is None
     assert collector.add(row(2, 3), VIDEO) is None  # a retried task delivering a row again
     assert collector.add(row(0, 3), VIDEO) is None
@@ -48,14 +48,14 @@ def test_a_video_is_complete_when_all_its_rows_arrived_in_any_order_and_repeats_
 
 
 def test_one_failed_utterance_fails_its_video() -> None:
-    collector = _Collector()
+    collector = Collector()
     collector.add(row(0, 2), VIDEO)
     result = collector.add(row(1, 2, error_stage="score", error_type="RuntimeError", error_message="boom"), VIDEO)
     assert result.rows == [] and result.error["stage"] == "score" and result.error["message"] == "boom"
 
 
 def test_an_early_failure_is_the_only_row_of_its_video() -> None:
-    result = _Collector().add(row(-1, 0, error_stage="demux", error_type="DemuxError", error_message="x"), VIDEO)
+    result = Collector().add(row(-1, 0, error_stage="demux", error_type="DemuxError", error_message="x"), VIDEO)
     assert result.error == {
         "video_path": VIDEO.path,
         "video_id": VIDEO.video_id,
@@ -113,18 +113,18 @@ def test_a_pipeline_larger_than_the_cluster_is_refused() -> None:
 )
 def test_gpu_work_on_a_cluster_without_gpus_is_refused(asr, scoring, engine, named) -> None:
     with pytest.raises(ClusterTooSmall, match=f"{named} asks for GPUs but the Ray cluster has none \\(2 CPUs\\)"):
-        _check_gpus(asr, scoring, engine, {"CPU": 2.0})
-    _check_gpus(asr, scoring, engine, {"CPU": 2.0, "GPU": 1.0})  # with a GPU it goes ahead
-    _check_gpus(ASROptions(), ScoreOptions(), EngineOptions(), {"CPU": 2.0})  # auto never asks for one
+        check_gpus(asr, scoring, engine, {"CPU": 2.0})
+    check_gpus(asr, scoring, engine, {"CPU": 2.0, "GPU": 1.0})  # with a GPU it goes ahead
+    check_gpus(ASROptions(), ScoreOptions(), EngineOptions(), {"CPU": 2.0})  # auto never asks for one
 
 
 def test_a_long_recording_is_whole_when_its_last_row_has_come_and_failed_part_way_when_an_error_row_comes() -> None:
-    collector = _Collector()
+    collector = Collector()
     assert collector.add(row(1, 0), VIDEO) is None and collector.add(row(0, 0), VIDEO) is None  # count unknown yet
     result = collector.add(row(2, 3, duration=7200.0), VIDEO)
     assert [r["utterance"] for r in result.rows] == [0, 1, 2] and result.audio_seconds == 7200.0
 
-    failing = _Collector()
+    failing = Collector()
     assert failing.add(row(0, 0), VIDEO) is None
     error = row(-1, 0, error_stage="demux", error_type="DemuxError", error_message="broken at 1:10:00")
     assert failing.add(error, VIDEO).error["message"] == "broken at 1:10:00"

@@ -1,0 +1,190 @@
+"""Re-scoring in this process: stored utterances cut from their files and scored here, no Ray.
+
+    groups ─ demux_group ─ cut_stored ─▶ rows ─ batches ─ Score (calls side by side) ─▶ driver
+             one decoding thread, bounded queue        one model, threads
+
+A re-annotation (`--transcripts` for every video) runs no Whisper: what is
+left is decoding, cutting and scoring, which one machine does alone. Starting
+a private Ray for that costs more than the work on a small corpus (start,
+Ray Data's actor start and shutdown: about 6 s of a 20 s re-run of 20
+minutes of audio, measured on 2 cores), so a run that would start its own
+local Ray only to re-score (`runs_here`) runs the same Ray-free stages of
+`pipelines.engine` here instead. The checkpoint loads in a thread while the
+first files decode; scoring calls run side by side on the one model, sized
+as a Ray scoring worker's are (`pipelines.engine.sized`). A run that joins a
+cluster, or finds Ray already running in its process, keeps Ray.
+
+Memory stays bounded as in the Ray pipeline: decoding runs at most
+`ROWS_AHEAD` utterances ahead of scoring, and a long recording streams its
+stored utterances a few at a time (`pipelines.engine.cut_stored`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .discover import Video
+from .engine import (
+    Collector,
+    Score,
+    VideoResult,
+    check_gpus,
+    cut_stored,
+    demux_group,
+    group_items,
+    scoring_device,
+    sized,
+)
+from .options import ASROptions, EngineOptions, ScoreOptions
+
+ROWS_AHEAD = 64  # utterances decoded and cut ahead of scoring (at most 15 s each: under 60 MiB of audio)
+
+
+def runs_here(engine: EngineOptions, videos: Sequence[Video], transcripts: Mapping[str, str]) -> bool:
+    """Whether a run re-scores in this process: every video has stored utterances and no Ray is asked for.
+
+    Ray is asked for by `--ray-address`, by `RAY_ADDRESS` (set inside a Ray
+    job), or by a Ray the caller already started in this process.
+    """
+    ray = sys.modules.get("ray")  # never imported: certainly not running
+    ray_running = ray is not None and ray.is_initialized()
+    wants_ray = engine.ray_address or os.environ.get("RAY_ADDRESS") or ray_running
+    return not wants_ray and all(v.video_id in transcripts for v in videos)
+
+
+def rescore(
+    videos: list[Video],
+    asr: ASROptions,
+    scoring: ScoreOptions,
+    engine: EngineOptions,
+    transcripts: Mapping[str, str],
+) -> Iterator[VideoResult]:
+    """Score `videos`' stored utterances (`transcripts`: video_id -> stored utterances) here, yielding each video
+    as soon as it is complete, like `pipelines.engine.run`."""
+    items = group_items(videos, asr, transcripts)
+    with ThreadPoolExecutor(max_workers=1) as loading:
+        ready = loading.submit(_load_scorer, asr, scoring, engine)  # imports torch while the first files decode
+        rows = _Ahead(_stored_rows(items, engine.demux_timeout_s), ROWS_AHEAD)
+        try:
+            scorer, calls = ready.result()
+        except BaseException:
+            rows.close()
+            raise
+    by_id = {v.video_id: v for v in videos}
+    collector = Collector()
+    try:
+        with ThreadPoolExecutor(max_workers=calls) as pool:
+            for scored in _in_order(pool, scorer, _batches(rows, scoring.batch_size), ahead=2 * calls):
+                for row in scored:
+                    result = collector.add(row, by_id[row["video_id"]])
+                    if result is not None:
+                        yield result
+    finally:
+        rows.close()
+
+
+def _load_scorer(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions) -> tuple[Score, int]:
+    """The checkpoint on this machine's device, and how many scoring calls run side by side on it.
+
+    `--device cuda` on a machine without CUDA is refused here, before any
+    video is scored, as on a cluster without GPUs.
+    """
+    import torch
+
+    machine = {"CPU": float(engine.num_cpus or os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    check_gpus(asr, scoring, engine, machine, place="this machine")
+    _, scoring, engine = sized(asr, scoring, engine, [machine], needs_asr=False)
+    device = scoring_device(scoring, engine, machine["GPU"] > 0)
+    return Score(scoring, device), engine.score_calls or 1
+
+
+def _stored_rows(items: Iterable[dict[str, Any]], timeout_s: float) -> Iterator[dict[str, Any]]:
+    """Every group decoded and its stored utterances cut, one group after another."""
+    for item in items:
+        yield from cut_stored(demux_group(item, timeout_s), timeout_s)
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
+
+
+def _in_order(
+    pool: ThreadPoolExecutor, scorer: Score, batches: Iterable[list[dict[str, Any]]], ahead: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Each batch's rows with their scores, in input order, with up to `ahead` batches being scored at once."""
+    pending: deque[Future[list[dict[str, Any]]]] = deque()
+    for batch in batches:
+        pending.append(pool.submit(_scored_rows, scorer, batch))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _scored_rows(scorer: Score, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`Score` works on columns, as Ray Data hands them over; rows in, rows (with scores) out."""
+    columns = {key: np.array([row[key] for row in rows], dtype=object) for key in rows[0] if key != "audio"}
+    columns["audio"] = np.empty(len(rows), dtype=object)
+    columns["audio"][:] = [row["audio"] for row in rows]
+    scored = {key: values.tolist() for key, values in scorer(columns).items()}
+    return [dict(zip(scored, values)) for values in zip(*scored.values())]
+
+
+class _Ahead:
+    """An iterator run in a background thread, at most `limit` items ahead of its reader.
+
+    Decoding waits on ffmpeg (no GIL held), so it overlaps scoring; `close`
+    stops the thread at its next item when the reader gives up early.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any], limit: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=limit)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(items,), daemon=True, name="mmml-decode")
+        self._thread.start()
+
+    def _fill(self, items: Iterator[Any]) -> None:
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as err:  # handed to the reader, which raises it
+            self._put(_Failed(err))
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        while (item := self._queue.get()) is not self._END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
