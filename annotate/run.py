@@ -20,7 +20,9 @@ deletes it and starts over.
 Re-annotating with a retrained model need not transcribe again: with
 `config.transcripts` (an earlier output made with the same ASR and
 utterance settings, which is checked), the videos found in it keep their
-utterances and are only decoded and scored (`pipelines.transcripts`).
+utterances and are only decoded and scored (`pipelines.transcripts`); when
+that is all there is to do and no cluster is asked for, it happens in this
+process, without Ray (`pipelines.local`).
 
 Exit status (`RunSummary.exit_code`): 0 when every input was annotated, 1 when
 any input failed (see the errors file). A silent file, or one whose audio has

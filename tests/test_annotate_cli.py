@@ -7,7 +7,10 @@ shared by most tests; Ray is started once for the module.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,9 @@ from annotate.cli import main
 from annotate.config import AnnotateConfig
 from mmml.checkpoint import checkpoint_id
 from mmml.config import from_dict
+from pipelines.discover import Video
 from pipelines.engine import start_ray
+from pipelines.local import runs_here
 from pipelines.options import EngineOptions
 from pipelines.write import ERRORS, UTTERANCES, read_metadata
 from tests.annotate_corpus import BROKEN
@@ -259,6 +264,57 @@ def test_the_report_pairs_each_rescored_utterance_with_its_earlier_self(whole_ru
     assert figures["compare.audio.pearson"] == pytest.approx(
         pairs["score_audio"].astype(float).corr(pairs["score_audio_before"].astype(float)), rel=1e-6
     )
+
+
+def annotate_without_ray(*args: str | Path) -> subprocess.CompletedProcess:
+    """The command in a process of its own, no Ray running or asked for; its stderr ends saying if Ray was imported."""
+    reports_ray = "import sys\nfrom annotate.cli import main\ntry:\n    main()\nfinally:\n"
+    reports_ray += "    print('ray imported:', 'ray' in sys.modules, file=sys.stderr)\n"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [sys.executable, "-c", reports_ray, *map(str, args)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_rescoring_on_this_machine_alone_needs_no_ray_and_gives_each_utterance_its_score(
+    whole_run, annotate_corpus, tiny_checkpoint, tmp_path
+) -> None:
+    """Every video stored and no cluster asked for: the command re-scores in its own process (`pipelines.local`)
+    and never imports Ray; each reused utterance keeps its fields and gets the score the Ray run gave it."""
+    earlier, _, _ = whole_run
+    assert not runs_here(EngineOptions(), [Video("/v.mp4", "a" * 16)], {"a" * 16: "[]"})  # Ray is up in this one
+    out = tmp_path / "here.parquet"
+    args = [annotate_corpus.good, "--out", out, "--model", tiny_checkpoint, "--transcripts", earlier, *FAST]
+    done = annotate_without_ray(*args)
+    assert done.returncode == 0 and "ray imported: False" in done.stderr, done.stderr[-3000:]
+    key = ["video_id", "utterance"]
+    here, before = pd.read_parquet(out), pd.read_parquet(earlier)
+    merged = here.merge(before, on=key, suffixes=("", "_ray"), validate="one_to_one")
+    assert len(merged) == len(here) == len(before[before["video_path"].str.startswith(str(annotate_corpus.good))])
+    for column in ("video_path", "start", "end", "text", "language", "asr_confidence", "asr_model", "model_id"):
+        assert (merged[column] == merged[f"{column}_ray"]).all(), column
+    for head in ("score_fused", "score_text", "score_audio"):
+        np.testing.assert_allclose(merged[head], merged[f"{head}_ray"], atol=1e-5)
+
+
+def test_rescoring_on_cuda_without_one_is_refused_before_any_work(
+    whole_run, annotate_corpus, tiny_checkpoint, tmp_path
+):
+    earlier, _, _ = whole_run
+    out = tmp_path / "cuda.parquet"
+    done = annotate_without_ray(
+        annotate_corpus.good,
+        "--out",
+        out,
+        "--model",
+        tiny_checkpoint,
+        "--transcripts",
+        earlier,
+        *FAST,
+        "--device",
+        "cuda",
+    )
+    assert done.returncode == 2 and "--device cuda asks for GPUs but this machine has none" in done.stderr
+    assert not out.exists() and not list(out.with_name(out.name + ".parts").glob("done/*"))
 
 
 def test_transcripts_from_other_asr_or_utterance_settings_are_refused(

@@ -222,3 +222,16 @@ def test_a_run_shuts_down_the_ray_it_started_and_leaves_a_callers_ray_up() -> No
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_only_a_rescoring_that_asks_for_no_ray_runs_in_this_process(monkeypatch) -> None:
+    from pipelines.local import runs_here
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    other = Video("/v/b.mp4", "b" * 16)
+    stored = {VIDEO.video_id: "[]", other.video_id: "[]"}
+    assert runs_here(EngineOptions(), [VIDEO, other], stored)
+    assert not runs_here(EngineOptions(), [VIDEO, other], {VIDEO.video_id: "[]"})  # one needs Whisper
+    assert not runs_here(EngineOptions(ray_address="10.0.0.1:6379"), [VIDEO, other], stored)  # --ray-address
+    monkeypatch.setenv("RAY_ADDRESS", "auto")  # inside a Ray job
+    assert not runs_here(EngineOptions(), [VIDEO, other], stored)
