@@ -24,11 +24,15 @@ Reported, as medians over `--repeat` interleaved rounds: wall time and audio
 seconds per wall second for both, their ratio (annotate / baseline; below 1
 means the full run is faster than plain transcription), CPU seconds (user +
 system, summed over every process: a figure that other load on a shared
-machine disturbs far less than wall time), and the peak memory of the
-annotate run summed over the command and all its descendants (Ray's GCS,
-raylet, workers): proportional set size (PSS: shared pages are split between
-the processes that map them, so the object store is not counted once per
-worker) and, for reference, RSS.
+machine disturbs far less than wall time), and, with `--memory`, the peak
+memory of the annotate run summed over the command and all its descendants
+(Ray's GCS, raylet, workers): proportional set size (PSS: shared pages are
+split between the processes that map them, so the object store is not
+counted once per worker) and, for reference, RSS. Memory is off by default:
+reading every process's PSS four times a second costs CPU that the measured
+run then lacks (6.4-6.6 s of CPU over a 40 s tiny.en run on 2 cores, which
+took 2.4-3.0 s longer sampled than not), while the plain loop it is compared
+with runs unsampled.
 
     python benchmarks/annotate_throughput.py --workdir /tmp/annotate-bench
 """
@@ -146,7 +150,7 @@ def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Names
     env = {**os.environ, **OFFLINE_ENV}
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
-    tree = _ProcessTree(process.pid)
+    tree = _ProcessTree(process.pid, memory=args.memory)
     tree.start()
     _, stderr = process.communicate()
     elapsed = time.perf_counter() - started
@@ -157,12 +161,13 @@ def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Names
 
 
 class _ProcessTree(threading.Thread):
-    """Samples a process and all its descendants (Ray's GCS, raylet, workers): peak summed PSS and RSS,
-    and CPU time (the last reading of each process, summed)."""
+    """Samples a process and all its descendants (Ray's GCS, raylet, workers): CPU time (the last reading of
+    each process, summed) and, with `memory`, peak summed PSS and RSS (four times a second: costly)."""
 
-    def __init__(self, pid: int, interval: float = 0.25) -> None:
+    def __init__(self, pid: int, memory: bool) -> None:
         super().__init__(daemon=True)
-        self.root, self.interval, self.pss, self.rss = psutil.Process(pid), interval, 0, 0
+        self.root, self.memory, self.pss, self.rss = psutil.Process(pid), memory, 0, 0
+        self.interval = 0.25 if memory else 0.5
         self.cpu_by_pid: dict[int, float] = {}
         self.halt = threading.Event()
 
@@ -180,10 +185,12 @@ class _ProcessTree(threading.Thread):
             for process in family:
                 try:
                     with process.oneshot():
-                        info, times = process.memory_full_info(), process.cpu_times()
+                        times = process.cpu_times()
+                        if self.memory:
+                            info = process.memory_full_info()
+                            pss, rss = pss + info.pss, rss + info.rss
                 except psutil.Error:
                     continue
-                pss, rss = pss + info.pss, rss + info.rss
                 self.cpu_by_pid[process.pid] = times.user + times.system
             self.pss, self.rss = max(self.pss, pss), max(self.rss, rss)
             self.halt.wait(self.interval)
@@ -228,6 +235,11 @@ def main() -> None:
         type=Path,
         default=None,
         help="also time re-scoring the annotate output with this checkpoint via --transcripts (no ASR)",
+    )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also sample the annotate runs' peak PSS and RSS (costs CPU: slows the runs it measures)",
     )
     args = parser.parse_args()
 
@@ -291,8 +303,8 @@ def main() -> None:
                 "audio_s_per_wall_s": round(audio_seconds / wall, 2),
                 "wall_over_baseline": round(wall / base_wall, 3),
                 "cpu_over_baseline": round(cpu / base_cpu, 3),
-                "peak_pss_mib": round(max(t.pss for t in timings) / 2**20),
-                "peak_rss_mib": round(max(t.rss for t in timings) / 2**20),
+                "peak_pss_mib": round(max(t.pss for t in timings) / 2**20) if args.memory else None,
+                "peak_rss_mib": round(max(t.rss for t in timings) / 2**20) if args.memory else None,
                 "walls": [round(t.wall, 1) for t in timings],
                 "loads": [round(t.load, 1) for t in timings],
             }
