@@ -131,7 +131,7 @@ class CannotStart(click.ClickException):
     "--score-calls",
     default=None,
     type=click.IntRange(1),
-    help="Scoring calls each scoring worker runs side by side. [default: 1 beside ASR, the cores when re-scoring]",
+    help="Scoring calls each scoring worker runs side by side. [default: a CPU core each, at most 4; 1 on a GPU]",
 )
 @click.option("--demux-workers", default=_ENGINE.demux_workers, type=click.IntRange(1))
 @click.option("--asr-cpus", default=_ENGINE.asr_cpus, type=click.FloatRange(0), help="Logical CPUs per ASR worker.")

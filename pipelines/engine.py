@@ -65,7 +65,7 @@ class VideoResult:
 _DECODES_PER_GROUP = 4  # ffmpeg processes a demux task runs at once
 BLOCK_BYTES = 8 * 2**20  # Ray Data blocks: rows leave the ASR actor a few videos (or a part) at a time
 ASR_THREADS = 8  # most CPU threads one ASR worker is given when sized automatically (`sized`)
-# Most scoring calls one CPU worker runs side by side when re-scoring (`sized`): each holds a forward pass's
+# Most scoring calls one CPU worker runs side by side (`sized`): each holds a forward pass's
 # activations, so memory grows with them while speed stops growing once they fill the cores (measured on 2 cores;
 # above that, the rest of a node's cores go to each call's torch threads).
 MAX_SCORE_CALLS = 4
@@ -406,18 +406,22 @@ def sized(
     A run with no tuning flags keeps every core busy: each ASR worker gets
     the cores of the smallest node, up to `ASR_THREADS`, as decoding lanes of
     one thread each on a CPU (`pipelines.transcribe.Decoder`), and there are
-    as many workers as fit (one per GPU on GPU nodes); scoring and decoding
-    interleave on the same cores with one thread each. Without ASR
-    (re-scoring `--transcripts`), scoring gets the cores instead, as calls
-    side by side on one model rather than threads within a call: a forward
-    pass of a few utterances splits poorly over threads (two threads scored
-    at 1.45 cores' worth of work, two calls of one thread at 1.85).
+    as many workers as fit (one per GPU on GPU nodes). Scoring on a CPU runs
+    calls side by side on its one model, one per core (at most
+    `MAX_SCORE_CALLS`), rather than threads within a call: a forward pass of
+    a few utterances splits poorly over threads (two threads scored at 1.45
+    cores' worth of work, two calls of one thread at 1.85). Beside ASR each
+    call has one thread, and the calls interleave with decoding on the same
+    cores; they matter once Whisper is done and a backlog of utterances is
+    left to score (one call left a core idle for the last 7 s of a 37 s
+    run). Without ASR (re-scoring `--transcripts`) the calls share out the
+    cores as threads.
     """
     cpus = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
     smallest = max(1, min(cpus, default=1))
     gpus = sum(node.get("GPU", 0) for node in nodes)
     scores_on_cpu = _gpus(engine.score_gpus, gpus > 0, scoring.device) == 0  # as `run` places the scoring workers
-    calls = engine.score_calls or (1 if needs_asr or not scores_on_cpu else min(MAX_SCORE_CALLS, smallest))
+    calls = engine.score_calls or (min(MAX_SCORE_CALLS, smallest) if scores_on_cpu else 1)
     scoring = replace(scoring, torch_threads=scoring.torch_threads or (1 if needs_asr else max(1, smallest // calls)))
     threads = asr.cpu_threads or min(ASR_THREADS, smallest)
     if engine.asr_workers:

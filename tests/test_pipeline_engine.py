@@ -151,7 +151,7 @@ def test_asr_workers_and_threads_are_sized_from_the_cluster() -> None:
     _check_fits(engine, 2.0)  # what the run checks before any work: no ClusterTooSmall
 
 
-def test_scoring_is_one_thread_beside_asr_and_calls_side_by_side_when_only_rescoring() -> None:
+def test_scoring_runs_calls_side_by_side_on_a_cpu_with_one_thread_each_beside_asr() -> None:
     from pipelines.engine import sized
 
     def sizing(nodes, needs_asr, scoring=ScoreOptions(), engine=EngineOptions()):
@@ -159,7 +159,8 @@ def test_scoring_is_one_thread_beside_asr_and_calls_side_by_side_when_only_resco
         return engine.score_calls, scoring.torch_threads
 
     mixed = [{"CPU": 16.0}, {"CPU": 4.0}]
-    assert sizing(mixed, needs_asr=True) == (1, 1)
+    assert sizing(mixed, needs_asr=True) == (4, 1)  # beside ASR: calls for the backlog Whisper leaves, one thread
+    assert sizing([{"CPU": 16.0, "GPU": 1.0}], needs_asr=True) == (1, 1)
     assert sizing([{"CPU": 2.0}], needs_asr=False) == (2, 1)  # this machine: one call per core
     assert sizing(mixed, needs_asr=False) == (4, 1)  # the smallest node's cores
     assert sizing([{"CPU": 16.0}], needs_asr=False) == (4, 4)  # at most MAX_SCORE_CALLS, threads for the rest
