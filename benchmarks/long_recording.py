@@ -78,7 +78,7 @@ def main() -> None:
     runs = {}
     for recording in build(args.workdir, args.minutes, args.loops):
         out = args.workdir / f"{recording.stem}.parquet"
-        options = argparse.Namespace(asr_model=args.asr_model, compute_type="auto", beam_size=5)
+        options = argparse.Namespace(asr_model=args.asr_model, compute_type="auto", beam_size=5, memory=True)
         timing = annotate(recording.parent, out, args.model, options, "")
         runs[recording.stem] = {
             "last_utterance_end_s": round(float(pq.read_table(out, columns=["end"]).column("end").to_numpy().max()), 1),
