@@ -163,8 +163,8 @@ class _Ahead:
                 if not self._put(item):
                     return
             self._put(self._END)
-        except BaseException as err:  # handed to the reader, which raises it
-            self._put(_Failed(err))
+        except BaseException as err:  # handed to the reader (rows are dicts), which raises it
+            self._put(err)
 
     def _put(self, item: Any) -> bool:
         while not self._stop.is_set():
@@ -177,14 +177,9 @@ class _Ahead:
 
     def __iter__(self) -> Iterator[Any]:
         while (item := self._queue.get()) is not self._END:
-            if isinstance(item, _Failed):
-                raise item.error
+            if isinstance(item, BaseException):
+                raise item
             yield item
 
     def close(self) -> None:
         self._stop.set()
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
