@@ -28,10 +28,6 @@ from .run import RunError, annotate, utterance_limit
 
 _ASR, _SEG, _SCORE, _ENGINE = ASROptions(), SegmentOptions(), ScoreOptions(), EngineOptions()
 
-# By exit every output is written and closed: freezing the heap spares the interpreter's final garbage collection
-# over the objects of torch, transformers and Ray, about 1 s of a 13 s re-scoring run on 2 cores (measured).
-atexit.register(gc.freeze)
-
 
 class CannotStart(click.ClickException):
     exit_code = 2  # 1 means "some input failed"; a run that never started must not look like that
@@ -126,14 +122,24 @@ class CannotStart(click.ClickException):
     type=click.IntRange(1),
     help="ASR workers. [default: as many as the cluster's cores (or GPUs) keep busy]",
 )
-@click.option("--score-workers", default=_ENGINE.score_workers, type=click.IntRange(1))
+@click.option(
+    "--score-workers",
+    default=_ENGINE.score_workers,
+    type=click.IntRange(1),
+    help="Scoring workers, each with its own model (more than 1 re-scores through Ray, never in this process).",
+)
 @click.option(
     "--score-calls",
     default=None,
     type=click.IntRange(1),
     help="Scoring calls each scoring worker runs side by side. [default: a CPU core each, at most 4; 1 on a GPU]",
 )
-@click.option("--demux-workers", default=_ENGINE.demux_workers, type=click.IntRange(1))
+@click.option(
+    "--demux-workers",
+    default=_ENGINE.demux_workers,
+    type=click.IntRange(1),
+    help="Groups of videos Ray decodes at once (a re-scoring in this process decodes one group at a time).",
+)
 @click.option("--asr-cpus", default=_ENGINE.asr_cpus, type=click.FloatRange(0), help="Logical CPUs per ASR worker.")
 @click.option("--score-cpus", default=_ENGINE.score_cpus, type=click.FloatRange(0))
 @click.option(
@@ -166,6 +172,9 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
     Exit status: 0 every input annotated; 1 some input failed (see <stem>.errors.parquet; a silent file
     counts as failed, stage "segment"); 2 the run could not start.
     """
+    # By exit every output is written and closed: freezing the heap spares the interpreter's final garbage
+    # collection over the objects of torch, transformers and Ray, about 1 s of a 12 s re-scoring run (2 cores).
+    atexit.register(gc.freeze)
     if checkpoint is None:
         default = default_model()
         if default is None:

@@ -138,8 +138,6 @@ def annotate(
                 _persist(paths, result)
                 if on_video:
                     on_video(result)
-        except ConnectionError as err:
-            raise RunError(f"Ray: {err}") from err
         except engine.ClusterTooSmall as err:  # says which cluster (or this machine) and what it has
             raise RunError(str(err)) from err
 
@@ -170,8 +168,11 @@ def _results(todo: list[Video], config: AnnotateConfig, transcripts: dict[str, s
     if local.runs_here(config.engine, todo, transcripts):
         yield from local.rescore(todo, config.asr, config.score, config.engine, transcripts)
         return
-    with engine.ray_session(config.engine):
-        yield from engine.run(todo, config.asr, config.segment, config.score, config.engine, transcripts)
+    try:
+        with engine.ray_session(config.engine):
+            yield from engine.run(todo, config.asr, config.segment, config.score, config.engine, transcripts)
+    except ConnectionError as err:  # joining or losing the cluster
+        raise RunError(f"Ray: {err}") from err
 
 
 def _first_of_each_content(videos: list[Video]) -> list[Video]:

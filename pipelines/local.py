@@ -5,22 +5,26 @@
 
 A re-annotation (`--transcripts` for every video) runs no Whisper: what is
 left is decoding, cutting and scoring, which one machine does alone. Starting
-a private Ray for that costs more than the work on a small corpus (start,
-Ray Data's actor start and shutdown: about 6 s of a 20 s re-run of 20
-minutes of audio, measured on 2 cores), so a run that would start its own
-local Ray only to re-score (`runs_here`) runs the same Ray-free stages of
-`pipelines.engine` here instead. The checkpoint loads in a thread while the
+a private Ray for that costs more than the work on a small corpus (its
+start, Ray Data's actor start, its shutdown: a re-run of 20 minutes of
+audio took 21.8 s through Ray and 12.2 s here, on 2 cores), so a run that
+would start its own local Ray only to re-score (`runs_here`) runs the same
+Ray-free stages of `pipelines.engine` here instead. The checkpoint loads in a thread while the
 first files decode; scoring calls run side by side on the one model, sized
 as a Ray scoring worker's are (`pipelines.engine.sized`). A run that joins a
-cluster, or finds Ray already running in its process, keeps Ray.
+cluster, finds Ray already running in its process, or asks for several
+scoring workers keeps Ray.
 
-Memory stays bounded as in the Ray pipeline: decoding runs at most
-`ROWS_AHEAD` utterances ahead of scoring, and a long recording streams its
-stored utterances a few at a time (`pipelines.engine.cut_stored`).
+Memory stays bounded as in the Ray pipeline: one group of videos is decoded
+at a time, cutting runs at most `ROWS_AHEAD` utterances ahead of scoring
+(each a copy, not a view holding its group's waveform), and a long
+recording streams its stored utterances a few at a time
+(`pipelines.engine.cut_stored`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
@@ -47,18 +51,20 @@ from .engine import (
 )
 from .options import ASROptions, EngineOptions, ScoreOptions
 
-ROWS_AHEAD = 64  # utterances decoded and cut ahead of scoring (at most 15 s each: under 60 MiB of audio)
+ROWS_AHEAD = 64  # utterances cut ahead of scoring: at most 64 x --max-utterance (under 125 MiB at 30 s)
 
 
 def runs_here(engine: EngineOptions, videos: Sequence[Video], transcripts: Mapping[str, str]) -> bool:
     """Whether a run re-scores in this process: every video has stored utterances and no Ray is asked for.
 
     Ray is asked for by `--ray-address`, by `RAY_ADDRESS` (set inside a Ray
-    job), or by a Ray the caller already started in this process.
+    job), by a Ray the caller already started in this process, or by
+    several scoring workers (`--score-workers`, e.g. one per GPU), which
+    are Ray's to place.
     """
     ray = sys.modules.get("ray")  # never imported: certainly not running
     ray_running = ray is not None and ray.is_initialized()
-    wants_ray = engine.ray_address or os.environ.get("RAY_ADDRESS") or ray_running
+    wants_ray = engine.ray_address or os.environ.get("RAY_ADDRESS") or ray_running or engine.score_workers > 1
     return not wants_ray and all(v.video_id in transcripts for v in videos)
 
 
@@ -71,26 +77,22 @@ def rescore(
 ) -> Iterator[VideoResult]:
     """Score `videos`' stored utterances (`transcripts`: video_id -> stored utterances) here, yielding each video
     as soon as it is complete, like `pipelines.engine.run`."""
-    items = group_items(videos, asr, transcripts)
-    with ThreadPoolExecutor(max_workers=1) as loading:
-        ready = loading.submit(_load_scorer, asr, scoring, engine)  # imports torch while the first files decode
-        rows = _Ahead(_stored_rows(items, engine.demux_timeout_s), ROWS_AHEAD)
-        try:
-            scorer, calls = ready.result()
-        except BaseException:
-            rows.close()
-            raise
     by_id = {v.video_id: v for v in videos}
     collector = Collector()
-    try:
-        with ThreadPoolExecutor(max_workers=calls) as pool:
-            for scored in _in_order(pool, scorer, _batches(rows, scoring.batch_size), ahead=2 * calls):
-                for row in scored:
-                    result = collector.add(row, by_id[row["video_id"]])
-                    if result is not None:
-                        yield result
-    finally:
-        rows.close()
+    with contextlib.ExitStack() as cleanup:  # on failure or Ctrl-C: stop decoding, drop queued batches, no waiting
+        loading = ThreadPoolExecutor(max_workers=1)
+        cleanup.callback(loading.shutdown, wait=False, cancel_futures=True)
+        ready = loading.submit(_load_scorer, asr, scoring, engine)  # imports torch while the first files decode
+        rows = _Ahead(_stored_rows(group_items(videos, asr, transcripts), engine.demux_timeout_s), ROWS_AHEAD)
+        cleanup.callback(rows.close)
+        scorer, calls = ready.result()
+        pool = ThreadPoolExecutor(max_workers=calls)
+        cleanup.callback(pool.shutdown, cancel_futures=True)
+        for scored in _in_order(pool, scorer, _batches(rows, scoring.batch_size), ahead=2 * calls):
+            for row in scored:
+                result = collector.add(row, by_id[row["video_id"]])
+                if result is not None:
+                    yield result
 
 
 def _load_scorer(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions) -> tuple[Score, int]:
@@ -109,9 +111,15 @@ def _load_scorer(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions) 
 
 
 def _stored_rows(items: Iterable[dict[str, Any]], timeout_s: float) -> Iterator[dict[str, Any]]:
-    """Every group decoded and its stored utterances cut, one group after another."""
+    """Every group decoded and its stored utterances cut, one group after another.
+
+    Each row's audio is copied out: a view would keep its group's whole
+    waveform alive while the row waits to be scored (Ray copies when it
+    builds a block; here nothing else would).
+    """
     for item in items:
-        yield from cut_stored(demux_group(item, timeout_s), timeout_s)
+        for row in cut_stored(demux_group(item, timeout_s), timeout_s):
+            yield {**row, "audio": row["audio"].copy()}
 
 
 def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 from click.testing import CliRunner
 
 from annotate.cli import main
@@ -32,6 +34,7 @@ from pipelines.write import ERRORS, UTTERANCES, read_metadata
 from tests.annotate_corpus import BROKEN
 
 FAST = ["--asr-model", "packaged:whisper-tiny.en", "--beam-size", "1", "--no-progress"]
+without_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="tests the refusal on a machine without CUDA")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -181,6 +184,7 @@ def test_a_pipeline_the_cluster_cannot_hold_is_refused_not_hung(annotate_corpus,
     assert code == 2 and "logical CPUs" in output
 
 
+@without_cuda
 def test_cuda_on_a_cluster_without_gpus_is_refused_before_any_work(annotate_corpus, tiny_checkpoint, tmp_path) -> None:
     code, output = annotate(
         annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint, *FAST, "--device", "cuda"
@@ -296,6 +300,51 @@ def test_rescoring_on_this_machine_alone_needs_no_ray_and_gives_each_utterance_i
         np.testing.assert_allclose(merged[head], merged[f"{head}_ray"], atol=1e-5)
 
 
+def test_rescoring_here_gives_what_ray_gives_error_rows_included(whole_run, annotate_corpus, tiny_checkpoint) -> None:
+    """`pipelines.local.rescore` against `pipelines.engine.run` (Ray is up in this module) on the same stored
+    utterances: the good videos, one whose stored utterances are unreadable, and a broken file made to look
+    stored (its decoding fails)."""
+    from pipelines.discover import discover
+    from pipelines.engine import run
+    from pipelines.local import rescore
+    from pipelines.options import ASROptions, ScoreOptions, SegmentOptions
+    from pipelines.transcripts import stored_utterances
+
+    earlier, _, _ = whole_run
+    good, _ = discover([annotate_corpus.good])
+    [broken], _ = discover([annotate_corpus.broken / "notes.mp4"])
+    stored = stored_utterances(str(earlier), {v.video_id for v in good})
+    transcripts = {**stored, good[-1].video_id: "not json", broken.video_id: stored[good[0].video_id]}
+    videos = [*good, broken]
+    asr, scoring = ASROptions(model="packaged:whisper-tiny.en"), ScoreOptions(checkpoint=str(tiny_checkpoint))
+    engine = EngineOptions(score_calls=2)
+
+    def by_video(results):
+        return {r.video.video_id: r for r in results}
+
+    here = by_video(rescore(videos, asr, scoring, engine, transcripts))
+    ray = by_video(run(videos, asr, SegmentOptions(), scoring, engine, transcripts))
+    assert here.keys() == ray.keys() == {v.video_id for v in videos}
+    assert here[broken.video_id].error["stage"] == "demux" and here[good[-1].video_id].error["stage"] == "segment"
+    for video_id, result in here.items():
+        other = ray[video_id]
+        if result.error or other.error:
+
+            def said(error):  # ffmpeg names its decoder by memory address
+                return error["stage"], error["error_type"], re.sub(r"0x[0-9a-f]+", "", error["message"])
+
+            assert said(result.error) == said(other.error)
+            continue
+        assert len(result.rows) == len(other.rows) > 0 and result.audio_seconds == other.audio_seconds
+        for mine, theirs in zip(result.rows, other.rows):
+            for key in mine:
+                if key.startswith("score_"):
+                    assert mine[key] == pytest.approx(theirs[key], abs=1e-5), key
+                else:
+                    assert mine[key] == theirs[key] or mine[key] != mine[key] and theirs[key] != theirs[key], key
+
+
+@without_cuda
 def test_rescoring_on_cuda_without_one_is_refused_before_any_work(
     whole_run, annotate_corpus, tiny_checkpoint, tmp_path
 ):

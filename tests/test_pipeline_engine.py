@@ -234,5 +234,6 @@ def test_only_a_rescoring_that_asks_for_no_ray_runs_in_this_process(monkeypatch)
     assert runs_here(EngineOptions(), [VIDEO, other], stored)
     assert not runs_here(EngineOptions(), [VIDEO, other], {VIDEO.video_id: "[]"})  # one needs Whisper
     assert not runs_here(EngineOptions(ray_address="10.0.0.1:6379"), [VIDEO, other], stored)  # --ray-address
+    assert not runs_here(EngineOptions(score_workers=2), [VIDEO, other], stored)  # workers are Ray's to place
     monkeypatch.setenv("RAY_ADDRESS", "auto")  # inside a Ray job
     assert not runs_here(EngineOptions(), [VIDEO, other], stored)
