@@ -335,7 +335,7 @@ def run(
         .flat_map(**transcribe)
         .map_batches(
             Score,
-            fn_constructor_kwargs={"options": scoring, "device": scoring_device(scoring, engine, has_gpu)},
+            fn_constructor_kwargs={"options": scoring, "device": _device(score_gpus)},
             batch_size=scoring.batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(
@@ -420,8 +420,8 @@ def sized(
     cpus = [int(node.get("CPU", 0)) for node in nodes if node.get("CPU", 0) >= 1]
     smallest = max(1, min(cpus, default=1))
     gpus = sum(node.get("GPU", 0) for node in nodes)
-    scores_on_cpu = _gpus(engine.score_gpus, gpus > 0, scoring.device) == 0  # as `run` places the scoring workers
-    calls = engine.score_calls or (min(MAX_SCORE_CALLS, smallest) if scores_on_cpu else 1)
+    on_cpu = scoring_device(scoring, engine, gpus > 0) == "cpu"
+    calls = engine.score_calls or (min(MAX_SCORE_CALLS, smallest) if on_cpu else 1)
     scoring = replace(scoring, torch_threads=scoring.torch_threads or (1 if needs_asr else max(1, smallest // calls)))
     threads = asr.cpu_threads or min(ASR_THREADS, smallest)
     if engine.asr_workers:
@@ -545,7 +545,8 @@ def _gpus(requested: float | None, has_gpu: bool, device: str) -> float:
 
 
 def scoring_device(scoring: ScoreOptions, engine: EngineOptions, has_gpu: bool) -> str:
-    """Where scoring runs: on a GPU when the scoring workers take some (`_gpus`), else on the CPU."""
+    """Where scoring runs: on a GPU when the scoring workers take some (`_gpus`, as `run` places them), else on the
+    CPU."""
     return _device(_gpus(engine.score_gpus, has_gpu, scoring.device))
 
 
