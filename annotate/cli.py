@@ -18,15 +18,30 @@ import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
+from mmml.config import to_dict
 from mmml.packaged import HOW_TO_GET_A_MODEL, default_model
 from pipelines.engine import VideoResult
 from pipelines.options import ASROptions, EngineOptions, ScoreOptions, SegmentOptions
+from pipelines.transcripts import TranscriptsError, stored_settings
 
-from .config import AnnotateConfig
+from .config import AnnotateConfig, with_settings
 from .run import RunError, annotate, utterance_limit
 
 _ASR, _SEG, _SCORE, _ENGINE = ASROptions(), SegmentOptions(), ScoreOptions(), EngineOptions()
+# The options that decide what the utterances are, and the setting each sets. With --transcripts, those not given
+# are taken from the earlier output: its utterances are reused, so the settings that made them are this run's.
+_UTTERANCE_OPTIONS = {
+    "asr_model": ("asr", "model"),
+    "language": ("asr", "language"),
+    "compute_type": ("asr", "compute_type"),
+    "beam_size": ("asr", "beam_size"),
+    "vad_threshold": ("asr", "vad_threshold"),
+    "max_utterance": ("segment", "max_seconds"),
+    "min_utterance": ("segment", "min_seconds"),
+    "pause": ("segment", "pause_seconds"),
+}
 
 
 class CannotStart(click.ClickException):
@@ -53,8 +68,8 @@ class CannotStart(click.ClickException):
     "--transcripts",
     type=click.Path(exists=True, dir_okay=False, path_type=str),
     default=None,
-    help="An earlier mmml-annotate output made with the same ASR and utterance options: its videos keep "
-    "their utterances and are only re-scored (no ASR); other videos are transcribed as usual.",
+    help="An earlier mmml-annotate output: its videos keep their utterances and are only re-scored (no ASR); "
+    "other videos are transcribed as usual. ASR and utterance options not given are taken from it.",
 )
 # ASR
 @click.option(
@@ -181,6 +196,8 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
             raise CannotStart(HOW_TO_GET_A_MODEL)
         checkpoint = str(default)
     config = _config(checkpoint, options)
+    if config.transcripts:
+        config = _with_earlier_settings(config, click.get_current_context())
     try:
         summary = annotate(inputs, out, config, overwrite=overwrite, progress=_progress_bar if progress else None)
     except RunError as err:
@@ -230,6 +247,29 @@ def _config(checkpoint: str, o: dict) -> AnnotateConfig:
             demux_timeout_s=o["timeout_s"],
         ),
     )
+
+
+def _with_earlier_settings(config: AnnotateConfig, context: click.Context) -> AnnotateConfig:
+    """The ASR and utterance settings of the --transcripts output wherever the command line gives none."""
+    try:
+        earlier = stored_settings(config.transcripts)
+    except TranscriptsError as err:
+        raise CannotStart(f"--transcripts: {err}") from err
+    defaults = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+    given = {
+        setting for name, setting in _UTTERANCE_OPTIONS.items() if context.get_parameter_source(name) not in defaults
+    }
+    taken = with_settings(config, earlier, keep=given)
+    before, after = to_dict(config), to_dict(taken)
+    changed = [
+        f"{section}.{key} {value!r}"
+        for section in earlier
+        for key, value in after[section].items()
+        if before[section][key] != value
+    ]
+    if changed:
+        click.echo(f"--transcripts: taking the earlier run's {', '.join(changed)}", err=True)
+    return taken
 
 
 def _progress_bar(total: int, done: int):

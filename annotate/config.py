@@ -9,7 +9,8 @@ settings (`result_identity`).
 from __future__ import annotations
 
 import importlib.metadata
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from mmml.config import to_dict
@@ -42,6 +43,24 @@ def result_identity(config: AnnotateConfig, model_id: str) -> dict[str, Any]:
         values = to_dict(getattr(config, section))
         identity[section] = {k: v for k, v in values.items() if k not in _NOT_RESULT.get(section, set())}
     return identity
+
+
+def with_settings(
+    config: AnnotateConfig, settings: Mapping[str, Mapping[str, Any]], keep: Collection[tuple[str, str]]
+) -> AnnotateConfig:
+    """`config` with the values of `settings` (section -> field -> value, an earlier run's), except those in `keep`.
+
+    A re-annotation reuses an earlier run's utterances, so the settings that
+    made them are this run's too unless the user says otherwise; a field this
+    version does not know is left for `--transcripts`' check to name.
+    """
+    changes = {}
+    for section, values in settings.items():
+        options = getattr(config, section)
+        known = {f.name for f in fields(options)}
+        taken = {k: v for k, v in values.items() if k in known and (section, k) not in keep}
+        changes[section] = replace(options, **taken)
+    return replace(config, **changes)
 
 
 def tool_version() -> str:

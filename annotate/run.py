@@ -206,12 +206,18 @@ def utterance_limit(checkpoint: str) -> float:
 def _check_utterances_fit(config: AnnotateConfig) -> None:
     """Every second of an utterance must reach the model: refuse utterances longer than the audio it reads."""
     seconds = audio_seconds(config.score.checkpoint)
-    if seconds is not None and config.segment.max_seconds > seconds:
-        raise RunError(
-            f"--max-utterance {config.segment.max_seconds:g} s is longer than the {seconds:g} s of audio the model "
-            f"scores ({config.score.checkpoint}: audio.max_seconds), so the end of longer utterances would go "
-            f"unscored; pass --max-utterance {seconds:g} or less"
-        )
+    if seconds is None or config.segment.max_seconds <= seconds:
+        return
+    remedy = (
+        f"the utterances of --transcripts {config.transcripts} were cut that long: drop --transcripts to cut them again"
+        if config.transcripts
+        else f"pass --max-utterance {seconds:g} or less"
+    )
+    raise RunError(
+        f"--max-utterance {config.segment.max_seconds:g} s is longer than the {seconds:g} s of audio the model "
+        f"scores ({config.score.checkpoint}: audio.max_seconds), so the end of longer utterances would go "
+        f"unscored; {remedy}"
+    )
 
 
 def _check_transcript_settings(path: str, identity: dict[str, Any]) -> None:
@@ -225,7 +231,8 @@ def _check_transcript_settings(path: str, identity: dict[str, Any]) -> None:
         changed = sorted(_differences(settings, wanted))
         raise RunError(
             f"--transcripts: {path} was made with other ASR or utterance settings ({', '.join(changed)}); "
-            "its utterances would not be this run's. Repeat the earlier run's options, or drop --transcripts."
+            "its utterances would not be this run's. Leave those options out (mmml-annotate then takes the "
+            "earlier run's), or drop --transcripts."
         )
 
 

@@ -23,14 +23,14 @@ import torch
 from click.testing import CliRunner
 
 from annotate.cli import main
-from annotate.config import AnnotateConfig
+from annotate.config import AnnotateConfig, with_settings
 from mmml.checkpoint import checkpoint_id
 from mmml.config import from_dict
 from pipelines.discover import Video
 from pipelines.engine import start_ray
 from pipelines.local import runs_here
 from pipelines.options import EngineOptions
-from pipelines.write import ERRORS, UTTERANCES, read_metadata
+from pipelines.write import ERRORS, UTTERANCES, read_metadata, with_metadata
 from tests.annotate_corpus import BROKEN
 
 FAST = ["--asr-model", "packaged:whisper-tiny.en", "--beam-size", "1", "--no-progress"]
@@ -364,6 +364,58 @@ def test_rescoring_on_cuda_without_one_is_refused_before_any_work(
     )
     assert done.returncode == 2 and "--device cuda asks for GPUs but this machine has none" in done.stderr
     assert not out.exists() and not list(out.with_name(out.name + ".parts").glob("done/*"))
+
+
+def test_earlier_settings_fill_in_all_but_the_kept_ones() -> None:
+    config = AnnotateConfig()
+    earlier = {"asr": {"model": "small", "beam_size": 1, "from_a_later_version": 3}, "segment": {"pause_seconds": 0.5}}
+    taken = with_settings(config, earlier, keep={("asr", "beam_size")})
+    assert (taken.asr.model, taken.asr.beam_size, taken.segment.pause_seconds) == ("small", config.asr.beam_size, 0.5)
+    assert (taken.asr.language, taken.score, taken.engine) == (config.asr.language, config.score, config.engine)
+
+
+def test_rescoring_takes_the_asr_and_utterance_settings_the_command_line_leaves_out(
+    whole_run, annotate_corpus, tiny_checkpoint, tmp_path
+) -> None:
+    """The README's re-annotation command names no ASR option: an earlier run made with tiny.en and beam 1 is
+    re-scored as made (not refused for differing from the defaults), and the output's configuration says so."""
+    earlier, _, _ = whole_run
+    out = tmp_path / "again.parquet"
+    done = annotate_without_ray(
+        annotate_corpus.good, "--out", out, "--model", tiny_checkpoint, "--transcripts", earlier, "--no-progress"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "taking the earlier run's asr.model 'packaged:whisper-tiny.en', asr.beam_size 1" in done.stderr
+    config = read_metadata(out)["config"]
+    assert (config["asr"]["model"], config["asr"]["beam_size"]) == ("packaged:whisper-tiny.en", 1)
+    key = ["video_id", "utterance", "start", "end", "text"]
+    again, before = pd.read_parquet(out), pd.read_parquet(earlier)
+    assert len(again.merge(before, on=key, validate="one_to_one")) == len(again) > 0
+
+
+def test_stored_utterances_longer_than_the_new_model_reads_are_refused(
+    whole_run, annotate_corpus, tiny_checkpoint, tmp_path
+) -> None:
+    """Taken from --transcripts, an utterance limit beyond the model's audio is refused like a given one, and the
+    message says where it came from."""
+    earlier, _, _ = whole_run
+    metadata = read_metadata(earlier)
+    metadata["identity"]["segment"]["max_seconds"] = 6.0
+    longer = tmp_path / "longer.parquet"
+    pq.write_table(with_metadata(pq.read_table(earlier), metadata), longer)
+    code, output = annotate(
+        annotate_corpus.good,
+        "--out",
+        tmp_path / "s.parquet",
+        "--model",
+        tiny_checkpoint,
+        "--transcripts",
+        longer,
+        "--no-progress",
+    )
+    assert code == 2 and "--max-utterance 6 s is longer than the 4 s of audio the model scores" in output
+    assert f"the utterances of --transcripts {longer} were cut that long" in output.replace("\n", "")
+    assert not (tmp_path / "s.parquet.parts").exists()
 
 
 def test_transcripts_from_other_asr_or_utterance_settings_are_refused(
