@@ -23,6 +23,7 @@ from typing import Any
 
 import safetensors.torch
 import torch
+from transformers.initialization import no_init_weights
 
 from .atomic import recovered, replace_directory, staging_directory
 from .config import ModelConfig, load_json, save_json
@@ -86,11 +87,12 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     config = load_json(ModelConfig, directory / CONFIG_FILE)
     text_dir = str(directory / TEXT_DIR) if config.uses_text else None
     audio_dir = str(directory / AUDIO_DIR) if config.uses_audio else None
-    model = MMML(
-        config,
-        encoder_from_config(text_dir) if text_dir else None,
-        encoder_from_config(audio_dir) if audio_dir else None,
-    )
+    with no_init_weights():  # every weight is read from the file below (a missing one is refused): skip random init
+        model = MMML(
+            config,
+            encoder_from_config(text_dir) if text_dir else None,
+            encoder_from_config(audio_dir) if audio_dir else None,
+        )
     weights = directory / WEIGHTS_FILE
     try:
         missing, unexpected = safetensors.torch.load_model(model, str(weights), strict=False)
