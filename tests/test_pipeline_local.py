@@ -1,12 +1,16 @@
-"""The in-process re-scoring's read-ahead: bounded, failures reach the reader, and it stops when told."""
+"""The in-process re-scoring: a read-ahead that is bounded, hands failures to the reader and stops when told; calls
+large enough to fill their passes, never so large that a thread goes without one."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
-from pipelines.local import _Ahead
+from pipelines.discover import Video
+from pipelines.local import _Ahead, _stored_count, call_size
+from pipelines.options import ScoreOptions
 
 
 def test_decoding_runs_at_most_its_limit_ahead_and_hands_every_item_over_in_order() -> None:
@@ -40,3 +44,19 @@ def test_closing_stops_the_thread_though_nobody_reads() -> None:
     ahead.close()
     ahead._thread.join(timeout=2)
     assert not ahead._thread.is_alive()
+
+
+def test_calls_hold_up_to_four_passes_but_every_thread_gets_one() -> None:
+    passes_of_16 = ScoreOptions(batch_size=16)
+    assert call_size(245, 2, passes_of_16) == 64  # 4 x 16: a long corpus
+    assert call_size(100, 2, passes_of_16) == 50  # two calls of 50: both threads busy
+    assert call_size(20, 2, passes_of_16) == 16  # never less than one pass
+    assert call_size(20, 1, ScoreOptions(batch_size=4)) == 16
+
+
+def test_stored_utterances_are_counted_until_enough_and_an_unreadable_entry_counts_none() -> None:
+    videos = [Video(f"/v{i}.mp4", f"{i:016x}") for i in range(4)]
+    stored = {v.video_id: json.dumps([{"utterance": u} for u in range(10)]) for v in videos}
+    stored[videos[1].video_id] = "not json"
+    assert _stored_count(videos, stored, enough=1000) == 30
+    assert _stored_count(videos, stored, enough=5) == 10  # stops at the first video that reaches it
