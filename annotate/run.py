@@ -121,10 +121,10 @@ def annotate(
     """
     paths = RunPaths(Path(out).absolute())
     model_id = _checked_model(config.score.checkpoint)
-    _check_utterances_fit(config)
     identity = result_identity(config, model_id)
-    if config.transcripts:
+    if config.transcripts:  # first: a given option that differs from the earlier run's is the error to name
         _check_transcript_settings(config.transcripts, identity)
+    _check_utterances_fit(config)
     videos, missing = discover(inputs)
     _prepare_work_dir(paths, config, identity, overwrite)
 
@@ -231,8 +231,8 @@ def _check_transcript_settings(path: str, identity: dict[str, Any]) -> None:
         changed = sorted(_differences(settings, wanted))
         raise RunError(
             f"--transcripts: {path} was made with other ASR or utterance settings ({', '.join(changed)}); "
-            "its utterances would not be this run's. Leave those options out (mmml-annotate then takes the "
-            "earlier run's), or drop --transcripts."
+            "its utterances would not be this run's. Options left out take the earlier run's values and a given "
+            "one must match them; or drop --transcripts."
         )
 
 

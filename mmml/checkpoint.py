@@ -87,7 +87,9 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -
     config = load_json(ModelConfig, directory / CONFIG_FILE)
     text_dir = str(directory / TEXT_DIR) if config.uses_text else None
     audio_dir = str(directory / AUDIO_DIR) if config.uses_audio else None
-    with no_init_weights():  # every weight is read from the file below (a missing one is refused): skip random init
+    # Every weight is read from the file below (a missing one is refused), so random initialisation is skipped.
+    # no_init_weights swaps torch's init functions process-wide while it lasts: no other thread may build modules.
+    with no_init_weights():
         model = MMML(
             config,
             encoder_from_config(text_dir) if text_dir else None,

@@ -15,13 +15,16 @@ are unmeasured here.
 
 `use_onednn_linears` swaps a model's `nn.Linear` modules for `OneDNNLinear`,
 which shares their weights and calls oneDNN's linear
-(`torch.ops.mkldnn._linear_pointwise`, the kernel PyTorch's own compiler
-emits for CPU linears). Inference only: the kernel has no backward. Where
-this PyTorch has no such kernel, or it does not give `nn.Linear`'s result,
-the model is left as it is.
+(`torch.ops.mkldnn._linear_pointwise`, which PyTorch's own compiler uses for
+CPU linears it fuses). The kernel has no backward: where gradients are
+wanted, `OneDNNLinear` computes as `nn.Linear` does. Only on x86-64, where
+oneDNN's kernels are the ones measured; where this PyTorch has no such
+kernel, or it does not give `nn.Linear`'s result, the model is left as it is.
 """
 
 from __future__ import annotations
+
+import platform
 
 import torch
 from torch import nn
@@ -40,12 +43,17 @@ class OneDNNLinear(nn.Module):
         self.weight, self.bias = dense.weight, dense.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            return nn.functional.linear(x, self.weight, self.bias)
         return linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, bias={self.bias is not None}"
 
 
 def onednn_linear_works() -> bool:
     """Whether this PyTorch has oneDNN's linear and it agrees with `nn.Linear` (on a 3-D input, as in encoders)."""
-    if not torch.backends.mkldnn.is_available():
+    if platform.machine().lower() not in ("x86_64", "amd64") or not torch.backends.mkldnn.is_available():
         return False
     generator = torch.Generator().manual_seed(0)
     weight, bias, x = (torch.randn(*shape, generator=generator) for shape in ((48, 64), (48,), (2, 5, 64)))

@@ -257,20 +257,28 @@ class Score:
         heads = {name: np.full(size, np.nan, np.float32) for name in ("score_fused", "score_text", "score_audio")}
         todo = np.flatnonzero(batch["error_stage"] == "")
         try:
-            scores = self.stage.score(
-                self.checkpoint,
-                [batch["text"][i] for i in todo],
-                [audios[i] for i in todo],
-                self.options.batch_size,
-                self.options.amp,
-            )
-            for name, values in zip(heads, (scores.fused, scores.text, scores.audio)):
-                heads[name][todo] = values
-        except Exception as err:  # the whole batch failed: every video in it is reported, none crashes the run
+            self._score(todo, batch["text"], audios, heads)
+        except Exception:  # one at a time, so that only the videos whose utterances fail are reported
             for i in todo:
-                for key, value in _failure(batch["video_path"][i], "score", err).items():
-                    batch[key][i] = value
+                try:
+                    self._score([i], batch["text"], audios, heads)
+                except Exception as err:
+                    for key, value in _failure(batch["video_path"][i], "score", err).items():
+                        batch[key][i] = value
         return {**batch, **heads, "model_id": np.full(size, self.checkpoint.id, dtype=object)}
+
+    def _score(
+        self, indices: Sequence[int], texts: Sequence[str], audios: Sequence[np.ndarray], heads: dict[str, np.ndarray]
+    ) -> None:
+        scores = self.stage.score(
+            self.checkpoint,
+            [texts[i] for i in indices],
+            [audios[i] for i in indices],
+            self.options.batch_size,
+            self.options.amp,
+        )
+        for name, values in zip(heads, (scores.fused, scores.text, scores.audio)):
+            heads[name][indices] = values
 
 
 # ---------------------------------------------------------------- the Ray pipeline

@@ -12,13 +12,14 @@ would start its own local Ray only to re-score (`runs_here`) runs the same
 Ray-free stages of `pipelines.engine` here instead. The checkpoint loads in a thread while the
 first files decode; scoring calls run side by side on the one model, as
 many as a Ray scoring worker runs (`pipelines.engine.sized`), each of up to
-`CALL_PASSES` passes' worth of utterances (`call_size`). A run that joins a
+`CALL_ROWS` utterances (`call_size`). A run that joins a
 cluster, finds Ray already running in its process, or asks for several
 scoring workers keeps Ray.
 
 Memory stays bounded as in the Ray pipeline: one group of videos is decoded
-at a time, cutting runs at most `ROWS_AHEAD` utterances ahead of scoring
-(each a copy, not a view holding its group's waveform), and a long
+at a time, cutting runs at most `ROWS_AHEAD` utterances ahead of the calls
+(each a copy, not a view holding its group's waveform), one call more than
+there are threads is submitted at a time, and a long
 recording streams its stored utterances a few at a time
 (`pipelines.engine.cut_stored`).
 """
@@ -33,9 +34,8 @@ import os
 import queue
 import sys
 import threading
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from typing import Any
 
 import numpy as np
@@ -55,10 +55,12 @@ from .engine import (
 from .options import ASROptions, EngineOptions, ScoreOptions
 
 ROWS_AHEAD = 64  # utterances cut ahead of scoring: at most 64 x --max-utterance (under 125 MiB at 30 s)
-# Most passes' worth of utterances in one scoring call. A call sorts its utterances by length and cuts them into
-# passes (`pipelines.score.length_batches`); the more it holds, the fuller its passes: 245 utterances on 2 cores,
-# two calls side by side, 5.6-5.9 s in calls of 16 utterances, 5.0-5.3 s in calls of 32 to 64.
-CALL_PASSES = 4
+# Most utterances in one scoring call (unless one pass, --score-batch-size, holds more). A call sorts its utterances
+# by length and cuts them into passes (`pipelines.score.length_batches`); the more it holds, the fuller its passes:
+# 245 utterances, two calls side by side on 2 cores, 5.6-5.9 s in calls of 16, 5.0-5.3 s in calls of 32 to 64.
+# With one call more than threads submitted, at most (calls + 1) x 64 + ROWS_AHEAD utterances are held at once:
+# 3 x 64 + 64 = 256 on 2 cores, under 250 MiB even if every one were 15 s long.
+CALL_ROWS = 64
 
 
 def runs_here(engine: EngineOptions, videos: Sequence[Video], transcripts: Mapping[str, str]) -> bool:
@@ -93,19 +95,20 @@ def rescore(
         rows = _Ahead(_stored_rows(group_items(videos, asr, transcripts), engine.demux_timeout_s), ROWS_AHEAD)
         cleanup.callback(rows.close)
         scorer, calls = ready.result()
-        size = call_size(_stored_count(videos, transcripts, calls * CALL_PASSES * scoring.batch_size), calls, scoring)
+        size = call_size(_stored_count(videos, transcripts, calls * CALL_ROWS), calls, scoring.batch_size)
         pool = ThreadPoolExecutor(max_workers=calls)
         cleanup.callback(pool.shutdown, cancel_futures=True)
-        for scored in _in_order(pool, scorer, _batches(rows, size), ahead=calls + 1):
+        for scored in _as_scored(pool, scorer, _batches(rows, size), ahead=calls + 1):
             for row in scored:
                 result = collector.add(row, by_id[row["video_id"]])
                 if result is not None:
                     yield result
 
 
-def call_size(utterances: int, calls: int, scoring: ScoreOptions) -> int:
-    """Utterances per scoring call: up to `CALL_PASSES` passes' worth, but enough calls for every thread."""
-    return max(scoring.batch_size, min(CALL_PASSES * scoring.batch_size, math.ceil(utterances / calls)))
+def call_size(utterances: int, calls: int, batch_size: int) -> int:
+    """Utterances per scoring call: up to `CALL_ROWS` (or one pass of `batch_size`, if larger), and no more than
+    spreads `utterances` over `calls` threads, so that a small corpus keeps every thread busy."""
+    return min(max(CALL_ROWS, batch_size), max(batch_size, math.ceil(utterances / calls)))
 
 
 def _stored_count(videos: Iterable[Video], transcripts: Mapping[str, str], enough: int) -> int:
@@ -153,17 +156,24 @@ def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
         yield batch
 
 
-def _in_order(
+def _as_scored(
     pool: ThreadPoolExecutor, scorer: Score, batches: Iterable[list[dict[str, Any]]], ahead: int
 ) -> Iterator[list[dict[str, Any]]]:
-    """Each batch's rows with their scores, in input order, with up to `ahead` batches being scored at once."""
-    pending: deque[Future[list[dict[str, Any]]]] = deque()
+    """Each batch's rows with their scores as soon as its call is done, with at most `ahead` calls submitted.
+
+    Not in input order: a thread that finishes first takes the next batch
+    rather than wait for an older call to end (`Collector` regroups the rows
+    of a video whatever their order).
+    """
+    pending: set[Future[list[dict[str, Any]]]] = set()
     for batch in batches:
-        pending.append(pool.submit(_scored_rows, scorer, batch))
+        pending.add(pool.submit(_scored_rows, scorer, batch))
         if len(pending) >= ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    for future in as_completed(pending):
+        yield future.result()
 
 
 def _scored_rows(scorer: Score, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

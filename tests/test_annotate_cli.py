@@ -22,8 +22,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from annotate.cli import main
-from annotate.config import AnnotateConfig, with_settings
+from annotate.cli import _UTTERANCE_OPTIONS, main
+from annotate.config import AnnotateConfig, result_identity, with_settings
 from mmml.checkpoint import checkpoint_id
 from mmml.config import from_dict
 from pipelines.discover import Video
@@ -381,9 +381,8 @@ def test_rescoring_takes_the_asr_and_utterance_settings_the_command_line_leaves_
     re-scored as made (not refused for differing from the defaults), and the output's configuration says so."""
     earlier, _, _ = whole_run
     out = tmp_path / "again.parquet"
-    done = annotate_without_ray(
-        annotate_corpus.good, "--out", out, "--model", tiny_checkpoint, "--transcripts", earlier, "--no-progress"
-    )
+    args = [annotate_corpus.good, "--out", out, "--model", tiny_checkpoint, "--transcripts", earlier, "--no-progress"]
+    done = annotate_without_ray(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "taking the earlier run's asr.model 'packaged:whisper-tiny.en', asr.beam_size 1" in done.stderr
     config = read_metadata(out)["config"]
@@ -391,6 +390,21 @@ def test_rescoring_takes_the_asr_and_utterance_settings_the_command_line_leaves_
     key = ["video_id", "utterance", "start", "end", "text"]
     again, before = pd.read_parquet(out), pd.read_parquet(earlier)
     assert len(again.merge(before, on=key, validate="one_to_one")) == len(again) > 0
+    videos = again["video_id"].nunique()
+    resumed = annotate_without_ray(*args)  # the same command again: the same settings taken, every video kept
+    assert resumed.returncode == 0 and f"({videos} from an earlier run)" in resumed.stderr, resumed.stderr[-3000:]
+
+    code, output = annotate(*args, "--beam-size", "5")  # given, though the default: the earlier run's was 1
+    assert code == 2 and "asr.beam_size: 1 -> 5" in output
+
+
+def test_every_option_behind_an_utterance_setting_is_known_to_the_inheritance() -> None:
+    """An option feeding the asr or segment identity but missing from `_UTTERANCE_OPTIONS` would be overwritten by
+    the earlier run's value without a word; only the two VAD settings have no option."""
+    identity = result_identity(AnnotateConfig(), "model")
+    settings = {(section, key) for section in ("asr", "segment") for key in identity[section]}
+    assert settings - set(_UTTERANCE_OPTIONS.values()) == {("asr", "vad_min_silence_ms"), ("asr", "vad_speech_pad_ms")}
+    assert set(_UTTERANCE_OPTIONS) <= {p.name for p in main.params}
 
 
 def test_stored_utterances_longer_than_the_new_model_reads_are_refused(

@@ -45,9 +45,38 @@ def test_a_cpu_scorer_runs_its_linears_through_onednn(tiny_checkpoint) -> None:
     assert OneDNNLinear in kinds and nn.Linear not in kinds
 
 
-def test_the_check_tells_a_working_kernel_from_a_missing_one(monkeypatch) -> None:
-    """Where the kernel is absent (another PyTorch) the model keeps nn.Linear rather than failing to score."""
+def _no_such_op(*args: object) -> torch.Tensor:  # another PyTorch's signature, or no kernel at all
+    raise RuntimeError("no such op")
+
+
+def _slightly_off(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    return nn.functional.linear(x, weight, bias) + 1e-2
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [("backends", lambda: False), ("kernel", _no_such_op), ("kernel", _slightly_off)],
+    ids=["no-onednn", "no-kernel", "wrong-result"],
+)
+def test_a_kernel_that_is_missing_or_wrong_leaves_nn_linear_in_place(broken, monkeypatch) -> None:
+    """The model keeps nn.Linear rather than failing to score, or scoring otherwise."""
+    import mmml.onednn
+
+    where, replacement = broken
+    if where == "backends":
+        monkeypatch.setattr(torch.backends.mkldnn, "is_available", replacement)
+    else:
+        monkeypatch.setattr(mmml.onednn, "linear", replacement)
     model = nn.Sequential(nn.Linear(4, 3))
-    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
     assert not onednn_linear_works() and use_onednn_linears(model) == 0
     assert type(model[0]) is nn.Linear
+
+
+@needs_onednn
+def test_with_gradients_wanted_it_computes_as_nn_linear_does() -> None:
+    dense = nn.Linear(6, 2)
+    swapped = OneDNNLinear(dense)
+    x = torch.randn(3, 6, requires_grad=True)
+    swapped(x).sum().backward()
+    expected = torch.ones(3, 2) @ dense.weight.detach()
+    torch.testing.assert_close(x.grad, expected)

@@ -251,6 +251,28 @@ def test_engine_stages_work_without_ray(annotate_corpus, tiny_checkpoint) -> Non
     assert len([r for r in rows if r["video_id"] == "v"]) == len(annotate_corpus.sentences[video])  # unharmed
 
 
+def test_an_utterance_that_cannot_be_scored_costs_only_its_own_video(tiny_checkpoint) -> None:
+    """A scoring call holds utterances of many videos: one that fails is reported for its video, the rest scored."""
+    from pipelines.engine import Score
+
+    rng = np.random.default_rng(2)
+    audios = [rng.normal(0, 0.1, 16_000).astype(np.float32) for _ in range(4)]
+    audios[2] = np.zeros((2, 8_000), np.float32)  # two channels: the preprocessor refuses it
+    errors = ("error_stage", "error_type", "error_message", "error_traceback")
+    batch = {
+        "video_path": np.array(["/a.mp4", "/a.mp4", "/b.mp4", "/c.mp4"], dtype=object),
+        "text": np.array(["good", "bad", "fine", "ok"], dtype=object),
+        **{key: np.array([""] * 4, dtype=object) for key in errors},
+        "audio": np.empty(4, dtype=object),
+    }
+    for i, audio in enumerate(audios):
+        batch["audio"][i] = audio
+    scored = Score(ScoreOptions(checkpoint=str(tiny_checkpoint)))(batch)
+    assert list(scored["error_stage"]) == ["", "", "score", ""]
+    assert scored["error_message"][2].startswith("/b.mp4: ") and "mono" in scored["error_message"][2]
+    assert np.isfinite(scored["score_fused"][[0, 1, 3]]).all() and np.isnan(scored["score_fused"][2])
+
+
 def test_stored_utterances_are_cut_from_the_audio_without_whisper(annotate_corpus) -> None:
     """With every video's utterances given (re-annotation), rows are the stored utterances with their audio."""
     import json
