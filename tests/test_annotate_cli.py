@@ -417,16 +417,8 @@ def test_stored_utterances_longer_than_the_new_model_reads_are_refused(
     metadata["identity"]["segment"]["max_seconds"] = 6.0
     longer = tmp_path / "longer.parquet"
     pq.write_table(with_metadata(pq.read_table(earlier), metadata), longer)
-    code, output = annotate(
-        annotate_corpus.good,
-        "--out",
-        tmp_path / "s.parquet",
-        "--model",
-        tiny_checkpoint,
-        "--transcripts",
-        longer,
-        "--no-progress",
-    )
+    args = [annotate_corpus.good, "--out", tmp_path / "s.parquet", "--model", tiny_checkpoint, "--transcripts", longer]
+    code, output = annotate(*args, "--no-progress")
     assert code == 2 and "--max-utterance 6 s is longer than the 4 s of audio the model scores" in output
     assert f"the utterances of --transcripts {longer} were cut that long" in output.replace("\n", "")
     assert not (tmp_path / "s.parquet.parts").exists()
