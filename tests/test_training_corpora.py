@@ -60,6 +60,8 @@ def test_corpus_specs_on_the_command_line() -> None:
     assert spec == CorpusConfig("data/ravdess", dataset="mosi", labels=("audio",), per_epoch=30)
     assert parse_corpus("a:b/label.csv:dataset=sims", None) == CorpusConfig("a:b/label.csv", "sims")
     assert parse_corpus("plain/dir", None) == CorpusConfig("plain/dir", "custom")
+    assert parse_corpus("data/ravdess:labels=audio:voices", None).lends_voices
+    assert not parse_corpus("data/ravdess:labels=audio", None).lends_voices
     with pytest.raises(click.BadParameter, match="labels must name text and/or audio"):
         parse_corpus("x:labels=video", None)
 

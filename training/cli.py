@@ -53,7 +53,8 @@ def _common_options(command: Callable) -> Callable:
             help="Corpus directory (label.csv + Raw/ or wav/) or a label.csv file; repeat to train on "
             "several. Per corpus, append ':labels=audio' (its label describes the voice, not the "
             "words: the text head learns nothing from it), ':dataset=mosi', ':per_epoch=N' (a fresh "
-            "draw of N training clips each epoch).",
+            "draw of N training clips each epoch), ':voices' (its neutral training clips lend their voice "
+            "to other corpora's transcripts, see --voiced).",
         ),
         click.option(
             "--dataset",
@@ -129,6 +130,23 @@ def _common_options(command: Callable) -> Callable:
             help="Cut training clips to their speech (Silero VAD), as annotation cuts utterances. [default: off]",
         ),
         click.option(
+            "--voiced",
+            type=click.FloatRange(0, 1),
+            help="Share of transcript-only training rows heard in a neutral voice of a ':voices' corpus "
+            "(targets: the transcript's label; the audio head the voice's). [default: 0]",
+        ),
+        click.option(
+            "--wordless",
+            type=click.FloatRange(0, 1),
+            help="Share of ':labels=audio' training rows trained with their words missing. [default: 0]",
+        ),
+        click.option(
+            "--augment",
+            type=click.FloatRange(0, 1),
+            help="Share of training clips heard through random recording conditions (room, telephone band, "
+            "noise, MP3, level). [default: 0]",
+        ),
+        click.option(
             "--audio-cache", type=click.Path(file_okay=False), help="Decoded-audio cache. [default: $MMML_CACHE/audio]"
         ),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
@@ -159,7 +177,11 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
     elif options.get("dataset"):
         data = replace(data, corpora=tuple(replace(c, dataset=options["dataset"]) for c in data.corpora))
     data = replace(
-        data, **given(skip_bad_media="skip_bad_media", audio_cache="audio_cache", trim_silence="trim_silence")
+        data,
+        compose=replace(data.compose, **given(voiced="voiced", wordless="wordless")),
+        **given(
+            skip_bad_media="skip_bad_media", audio_cache="audio_cache", trim_silence="trim_silence", augment="augment"
+        ),
     )
     loss = replace(loss, **given(kind="loss", fused="fused_weight", text="text_weight", audio="audio_weight"))
     optim = replace(
@@ -184,21 +206,21 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
     return TrainConfig(model=model, data=data, loss=loss, optim=optim, early_stop=stop, seeds=seeds)
 
 
-_CORPUS_OPTIONS = re.compile(r"^(?P<path>.+?)((?::(?:labels|dataset|per_epoch)=[a-z0-9,]+)+)$")
+_CORPUS_OPTIONS = re.compile(r"^(?P<path>.+?)((?::(?:(?:labels|dataset|per_epoch)=[a-z0-9,]+|voices))+)$")
 
 
 def parse_corpus(spec: str, default_dataset: str | None) -> CorpusConfig:
-    """`PATH[:labels=audio][:dataset=mosi][:per_epoch=N]` as a corpus of the run."""
+    """`PATH[:labels=audio][:dataset=mosi][:per_epoch=N][:voices]` as a corpus of the run."""
     match = _CORPUS_OPTIONS.match(spec)
     path, options = (match["path"], spec[len(match["path"]) + 1 :].split(":")) if match else (spec, [])
-    values = dict(option.split("=", 1) for option in options)
+    values = dict(option.split("=", 1) if "=" in option else (option, "") for option in options)
     dataset = values.get("dataset", default_dataset or "custom")
     if dataset not in DATASETS:
         raise click.BadParameter(f"{spec!r}: unknown dataset {dataset!r} ({', '.join(DATASETS)})", param_hint="--data")
     labels = tuple(values.get("labels", "text,audio").split(","))
     try:
         per_epoch = int(values["per_epoch"]) if "per_epoch" in values else None
-        return CorpusConfig(path=path, dataset=dataset, labels=labels, per_epoch=per_epoch)
+        return CorpusConfig(path, dataset, labels, per_epoch, lends_voices="voices" in values)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--data") from None
 

@@ -44,6 +44,8 @@ class CorpusConfig:
     dataset: Dataset = "custom"  # picks the metric set (mosi/mosei/custom: [-3, 3]; sims: [-1, 1])
     labels: tuple[Modality, ...] = ("text", "audio")
     per_epoch: int | None = None  # train on a fresh draw of this many of its training clips each epoch (None: all)
+    # Its neutral training clips (label 0) also lend their voice to other corpora's transcripts (`Composition`).
+    lends_voices: bool = False
 
     def __post_init__(self) -> None:
         self.labels = tuple(self.labels)
@@ -55,6 +57,27 @@ class CorpusConfig:
 
 
 @dataclass
+class Composition:
+    """Training rows composed from real parts, so the fused head learns what each modality carries.
+
+    Without them every row with audio has words that say nothing (RAVDESS)
+    and every row whose words carry the label has no audio (MOSI/MOSEI
+    transcripts): the fused head learns "audio present: follow the voice",
+    and annotation always has audio. `training.composition` writes the rule.
+    """
+
+    # Share of transcript-only training rows heard in a neutral voice lent by a `lends_voices` corpus.
+    voiced: float = 0.0
+    # Share of voice-labelled training rows (labels=audio) trained with their words missing: the audio-only path.
+    wordless: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("voiced", "wordless"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"composition {name} share must be within [0, 1], got {getattr(self, name)}")
+
+
+@dataclass
 class DataConfig:
     """The labelled corpora (the first is the primary one, reported first) and how to treat broken media."""
 
@@ -62,6 +85,8 @@ class DataConfig:
     skip_bad_media: bool = False  # drop clips whose media is missing or undecodable (and say how many)
     audio_cache: str | None = None  # decoded-audio cache directory; default $MMML_CACHE/audio
     trim_silence: bool = False  # cut clips to their speech (Silero VAD) as annotation cuts utterances
+    compose: Composition = field(default_factory=Composition)
+    augment: float = 0.0  # share of training clips heard through random recording conditions (`training.augment`)
 
     @property
     def dataset(self) -> str:
@@ -119,6 +144,7 @@ class TrainConfig:
             for ok, message in (
                 (bool(self.seeds), "at least one seed is needed"),
                 (len(set(self.seeds)) == len(self.seeds), f"seeds repeat: {self.seeds}"),
+                (0.0 <= self.data.augment <= 1.0, f"augment share must be within [0, 1], got {self.data.augment}"),
                 (self.optim.lr > 0, "lr must be positive"),
                 (self.optim.fusion_lr is None or self.optim.fusion_lr > 0, "fusion lr must be positive"),
                 (self.optim.lr_schedule in ("constant", "linear"), f"unknown lr schedule {self.optim.lr_schedule!r}"),

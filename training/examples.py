@@ -9,10 +9,11 @@ counted.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -31,17 +32,31 @@ class Example:
     clip: Clip
     audio: Path | None  # decoded-audio cache entry; None: not decoded, the model sees audio as missing
     labels: tuple[str, ...] = ("text", "audio")  # the modalities its corpus's label describes
+    voice: Clip | None = None  # a composed row: `audio` is this (neutral) clip's voice, not `clip`'s
+    words: bool = True  # False: the row is trained with its words missing
+
+    @property
+    def text(self) -> str | None:
+        """The words the model reads; None where they are left out."""
+        return self.clip.text if self.words else None
 
     def targets(self, variant: str = "fused") -> dict[str, float]:
         """Each head's regression target; NaN where the row teaches that head nothing (`CorpusConfig`).
 
         A single-modality model's one score is its modality's head, so it
         learns from that modality's label (`label_T`/`label_A` where given).
+        A composed row's audio head learns the lent voice's own label, its
+        other heads the transcript's (`training.composition`); a row without
+        its words teaches the text head nothing.
         """
         targets = {
             head: value if head == "fused" or head in self.labels else math.nan
             for head, value in self.clip.targets().items()
         }
+        if self.voice is not None:
+            targets["audio"] = self.voice.label_audio
+        if not self.words:
+            targets["text"] = math.nan
         single = SINGLE_MODALITY.get(variant)
         return {**targets, "fused": targets[single]} if single else targets
 
@@ -150,17 +165,20 @@ def sort_lengths(examples: Sequence[Example], preprocessor: Preprocessor) -> lis
     return lengths
 
 
+Augment = Callable[[np.ndarray, int], np.ndarray]  # (clip, its row in the batch) -> the clip as heard
+
+
 def collate(
-    examples: Sequence[Example], preprocessor: Preprocessor, device: torch.device
+    examples: Sequence[Example], preprocessor: Preprocessor, device: torch.device, augment: Augment | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """(model inputs, per-head targets) for a batch, on `device`."""
+    """(model inputs, per-head targets) for a batch, on `device`; `augment` degrades training audio."""
     config = preprocessor.config
-    texts = [e.clip.text for e in examples] if config.uses_text else None
-    audios = (
-        [load_entry(e.audio, preprocessor.max_samples) if e.audio else None for e in examples]
-        if config.uses_audio
-        else None
-    )
+    texts = [e.text for e in examples] if config.uses_text else None
+    audios = None
+    if config.uses_audio:
+        audios = [load_entry(e.audio, preprocessor.max_samples) if e.audio else None for e in examples]
+        if augment is not None:
+            audios = [augment(a, row) if a is not None else None for row, a in enumerate(audios)]
     inputs = {k: v.to(device) for k, v in preprocessor(texts, audios).items()}
     per_example = [e.targets(config.fusion.variant) for e in examples]
     targets = {head: torch.tensor([t[head] for t in per_example], dtype=torch.float32, device=device) for head in HEADS}

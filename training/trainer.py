@@ -28,6 +28,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,12 @@ from mmml.preprocessing import Preprocessor
 
 from . import report
 from .audio_cache import AudioCache, load_entry
+from .augment import Degrader
 from .batching import epoch_members, evaluation_batches, training_batches
+from .composition import compose_training
 from .config import CorpusConfig, TrainConfig, config_dict, load_train_config, save_train_config
 from .dataset import SPLITS, has_media, locate_label_file, read_corpus
-from .examples import SINGLE_MODALITY, Example, Examples, collate, prepare_examples, sort_lengths
+from .examples import SINGLE_MODALITY, Augment, Example, Examples, collate, prepare_examples, sort_lengths
 from .resume import load_resume_point, save_resume_point
 
 CONFIG_FILE = "train_config.json"
@@ -201,7 +204,7 @@ def train_seed(
     _seed_everything(seed)
     model = MMML.from_config(config.model).to(runtime.device)
     preprocessor = Preprocessor.from_config(config.model)
-    train = [e for c in corpora for e in c.examples.splits["train"]]
+    train = composed_training(corpora, config, seed)
     optimizer = make_optimizer(model, config)
     saved = load_resume_point(directory / "resume", model, optimizer)
     if saved is None:  # a resumed model has its statistics among its restored buffers
@@ -215,6 +218,7 @@ def train_seed(
             scaler.load_state_dict(progress.scaler)
 
     valid = [c.examples.splits["valid"] for c in corpora]
+    degrader = Degrader(config.data.augment) if config.data.augment else None
     train_lengths = sort_lengths(train, preprocessor)
     while not progress.finished(config):
         epoch = progress.epoch + 1
@@ -232,6 +236,7 @@ def train_seed(
             runtime,
             f"seed {seed} epoch {epoch}",
             lr_schedule(config, epoch, len(batches)),
+            partial(degrader.batch, seed, epoch) if degrader else None,
         )
         train_seconds = time.perf_counter() - started
         valid_loss = validation_loss(model, preprocessor, valid, config, runtime.device)
@@ -268,6 +273,17 @@ def train_seed(
     report.write_json(result, result_path)
     shutil.rmtree(directory / "resume", ignore_errors=True)
     return result
+
+
+def composed_training(corpora: Sequence[CorpusExamples], config: TrainConfig, seed: int) -> list[Example]:
+    """The pooled training rows of every corpus, some composed from real parts (`training.composition`)."""
+    splits = compose_training(
+        [c.examples.splits["train"] for c in corpora],
+        [c.config.lends_voices for c in corpora],
+        config.data.compose,
+        seed,
+    )
+    return [e for rows in splits for e in rows]
 
 
 def _epoch_batches(
@@ -368,10 +384,12 @@ def train_epoch(
     runtime: Runtime,
     description: str,
     schedule: Callable[[int], float] = lambda step: 1.0,
+    augment: Callable[[int], Augment] | None = None,
 ) -> float:
     """One pass over the training split; returns the mean training loss per clip.
 
-    `schedule(step)` scales every parameter group's base learning rate at that step of the epoch.
+    `schedule(step)` scales every parameter group's base learning rate at that step of the epoch;
+    `augment(step)` degrades that step's audio (`training.augment`).
     """
     model.train()
     weights, accumulation = config.loss_weights(), config.optim.grad_accumulation
@@ -382,7 +400,8 @@ def train_epoch(
         for step, indices in enumerate(batches):
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * schedule(step)
-            inputs, targets = collate([train[i] for i in indices], preprocessor, runtime.device)
+            batch = [train[i] for i in indices]
+            inputs, targets = collate(batch, preprocessor, runtime.device, augment(step) if augment else None)
             with amp.context(runtime.device):
                 loss = multi_loss(model(**inputs), targets, weights, config.loss.kind)
             scaler.scale(loss / accumulation).backward()

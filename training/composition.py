@@ -1,0 +1,73 @@
+"""Composed training rows: real voices and real words, put together under one written rule.
+
+The fused head can only learn to weigh what each modality carries from rows
+in which either one carries it. No corpus here has informative words and an
+informative voice in the same clip, so some rows are composed from real
+parts, each part labelled by its own corpus:
+
+* **voiced transcript**: an informative transcript without media (MOSI,
+  MOSEI) heard in a *neutral* voice (label 0) lent by a `lends_voices`
+  corpus (RAVDESS's neutral training clips). Targets: fused and text the
+  transcript's label, audio the voice's own (0).
+* **wordless voice**: a voice-labelled row (RAVDESS, `labels=audio`) with
+  its words left out. Targets: fused and audio the voice's label, text none.
+  It trains the audio-only path that annotation takes for languages the
+  text encoder does not read.
+
+The rule, in one line: a composed row pairs parts of which at most one
+carries sentiment, and its targets are that part's. Only training splits are
+composed; validation and test rows stay as their corpora give them.
+The draw depends on the run's seed alone, so a resumed run composes the
+same rows.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+
+from .config import Composition
+from .examples import Example
+
+
+def neutral_voices(examples: Sequence[Example]) -> list[Example]:
+    """The rows whose voice says nothing: decoded audio labelled exactly 0."""
+    return [e for e in examples if e.audio is not None and e.clip.label_audio == 0.0]
+
+
+def voiced(transcript: Example, voice: Example) -> Example:
+    """`transcript` heard in `voice`'s audio; its audio head then learns the voice's label."""
+    return replace(transcript, audio=voice.audio, voice=voice.clip)
+
+
+def wordless(example: Example) -> Example:
+    """`example` with its words left out."""
+    return replace(example, words=False)
+
+
+def compose_training(
+    splits: Sequence[Sequence[Example]], lenders: Sequence[bool], composition: Composition, seed: int
+) -> list[list[Example]]:
+    """Each corpus's training rows, some replaced by composed ones; every corpus keeps its size and order.
+
+    `lenders[k]` says whether corpus k lends its neutral voices. A
+    transcript row (no audio, its label about the text) is voiced with
+    probability `composition.voiced`; a voice-labelled row loses its words
+    with probability `composition.wordless`.
+    """
+    rng = random.Random(seed)
+    voices = [v for rows, lends in zip(splits, lenders) if lends for v in neutral_voices(rows)]
+    composed = []
+    for rows in splits:
+        out = []
+        for example in rows:
+            draw = rng.random()
+            if example.audio is None and "text" in example.labels and voices and draw < composition.voiced:
+                out.append(voiced(example, rng.choice(voices)))
+            elif example.audio is not None and example.labels == ("audio",) and draw < composition.wordless:
+                out.append(wordless(example))
+            else:
+                out.append(example)
+        composed.append(out)
+    return composed
