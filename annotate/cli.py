@@ -204,7 +204,8 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
         raise CannotStart(str(err)) from err
     click.echo(
         f"{summary.videos} inputs: {summary.annotated} annotated ({summary.skipped} from an earlier run), "
-        f"{summary.utterances} utterances -> {summary.out}; {summary.failed} failed -> {summary.errors}",
+        f"{summary.utterances} utterances ({summary.unread} in a language the text encoder does not read) "
+        f"-> {summary.out}; {summary.failed} failed -> {summary.errors}",
         err=True,
     )
     sys.exit(summary.exit_code)

@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 
 from mmml.atomic import write_text_atomic
 from mmml.config import to_dict
-from mmml.integrity import audio_seconds, checkpoint_id, verify_checkpoint
+from mmml.integrity import audio_seconds, checkpoint_id, text_languages, verify_checkpoint
 from pipelines import engine, local
 from pipelines.discover import Missing, Video, discover
 from pipelines.options import SegmentOptions
@@ -53,6 +53,7 @@ from pipelines.transcripts import TranscriptsError, stored_settings, stored_utte
 from pipelines.write import (
     UTTERANCES,
     error_table,
+    unread_words,
     utterance_table,
     with_metadata,
     write_atomic,
@@ -95,6 +96,7 @@ class RunSummary:
     annotated: int
     failed: int
     utterances: int
+    unread: int  # utterances with words in a language the text encoder does not read: scored from the voice
     skipped: int  # finished by an earlier run
     out: Path
     errors: Path
@@ -146,9 +148,10 @@ def annotate(
         "version": tool_version(),
         "config": to_dict(config),
         "identity": identity,
+        "text_languages": list(text_languages(config.score.checkpoint)),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    annotated, utterances = _merge(paths, videos, metadata)
+    annotated, utterances, unread = _merge(paths, videos, metadata)
     failures = _write_errors(paths, videos, missing, metadata)
     write_text_atomic(json.dumps(metadata, indent=2, sort_keys=True) + "\n", paths.config)
     return RunSummary(
@@ -156,6 +159,7 @@ def annotate(
         annotated=annotated,
         failed=failures,
         utterances=utterances,
+        unread=unread,
         skipped=len(unique) - len(todo),
         out=paths.out,
         errors=paths.errors,
@@ -284,9 +288,12 @@ def _persist(paths: RunPaths, result: engine.VideoResult) -> None:
         write_atomic(error_table([result.error]), paths.failed(video_id))
 
 
-def _merge(paths: RunPaths, videos: list[Video], metadata: dict[str, Any]) -> tuple[int, int]:
-    """Concatenate the done parts in discovery order; each input path gets its video's rows."""
-    counts = {"videos": 0, "rows": 0}
+def _merge(paths: RunPaths, videos: list[Video], metadata: dict[str, Any]) -> tuple[int, int, int]:
+    """Concatenate the done parts in discovery order; each input path gets its video's rows.
+
+    Returns the videos, the rows and the rows whose words the text encoder did not read (`unread_words`).
+    """
+    counts = {"videos": 0, "rows": 0, "unread": 0}
 
     def tables() -> Iterator[pa.Table]:
         for video in videos:
@@ -296,11 +303,12 @@ def _merge(paths: RunPaths, videos: list[Video], metadata: dict[str, Any]) -> tu
                 table = table.set_column(0, "video_path", pa.array([video.path] * table.num_rows, pa.string()))
                 counts["videos"] += 1
                 counts["rows"] += table.num_rows
+                counts["unread"] += unread_words(table, metadata["text_languages"])
                 yield table
 
     schema = with_metadata(UTTERANCES.empty_table(), metadata).schema
     write_concatenated(tables(), schema, paths.out)
-    return counts["videos"], counts["rows"]
+    return counts["videos"], counts["rows"], counts["unread"]
 
 
 def _write_errors(paths: RunPaths, videos: list[Video], missing: list[Missing], metadata: dict[str, Any]) -> int:

@@ -37,6 +37,9 @@ class TextEncoderConfig:
     # cased transcripts look like MOSI's lower-cased ones. Part of the model's preprocessing, so annotation
     # re-cases Whisper's transcripts the same way (`mmml.preprocessing.recased`).
     recase: bool = True
+    # Languages (Whisper's codes) the encoder reads; empty: the model's `language`. Words in any other language
+    # would get a confident, meaningless text score, so annotation scores such utterances from their audio alone.
+    languages: tuple[str, ...] = ()
 
     # Saved before this field existed: those models saw text as written.
     LEGACY: ClassVar[dict[str, Any]] = {"recase": False}
@@ -102,6 +105,11 @@ class ModelConfig:
     @property
     def uses_text(self) -> bool:
         return self.fusion.variant != "audio-only"
+
+    @property
+    def text_languages(self) -> tuple[str, ...]:
+        """The languages whose words the text encoder reads."""
+        return self.text.languages or (self.language,)
 
     @property
     def uses_audio(self) -> bool:

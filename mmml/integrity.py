@@ -35,6 +35,15 @@ def audio_seconds(directory: str | Path) -> float | None:
     return float(config["audio"]["max_seconds"])
 
 
+def text_languages(directory: str | Path) -> tuple[str, ...]:
+    """Languages whose words the checkpoint's text encoder reads (`ModelConfig.text_languages`); none if it reads no
+    text."""
+    from .config import ModelConfig, load_json  # the checkpoint's configuration, read as loading it would
+
+    config = load_json(ModelConfig, Path(directory) / CONFIG_FILE)
+    return config.text_languages if config.uses_text else ()
+
+
 def verify_checkpoint(directory: str | Path) -> None:
     """Raise `CheckpointError` naming the first file that is missing or differs from its checksum."""
     directory = Path(directory)

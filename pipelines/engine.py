@@ -256,12 +256,13 @@ class Score:
         size = len(audios)
         heads = {name: np.full(size, np.nan, np.float32) for name in ("score_fused", "score_text", "score_audio")}
         todo = np.flatnonzero(batch["error_stage"] == "")
+        texts = self.stage.readable_words(batch["text"], batch["language"], self.checkpoint.config.text_languages)
         try:
-            self._score(todo, batch["text"], audios, heads)
+            self._score(todo, texts, audios, heads)
         except Exception:  # one at a time, so that only the videos whose utterances fail are reported
             for i in todo:
                 try:
-                    self._score([i], batch["text"], audios, heads)
+                    self._score([i], texts, audios, heads)
                 except Exception as err:
                     for key, value in _failure(batch["video_path"][i], "score", err).items():
                         batch[key][i] = value

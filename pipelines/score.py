@@ -8,7 +8,8 @@ encoders pad a batch to its longest clip, so a 2 s clip batched with a 13 s
 one costs 13 s of encoder; sorted, 64 utterances of 2-13 s scored in 5 s
 instead of 13 s (default model, one CPU thread). An utterance without words is
 scored with its text missing (`None`): the fused head still answers from
-the audio, the text head gives NaN. On a GPU the forward pass runs under
+the audio, the text head gives NaN. So is an utterance heard in a language
+the text encoder does not read (`readable_words`). On a GPU the forward pass runs under
 float16 autocast (`ScoreOptions.amp`): the encoders are the cost, and
 their matrix products run several times faster in half precision.
 """
@@ -99,6 +100,16 @@ def score(
     if texts:
         release_freed_memory()
     return HeadScores(*heads)
+
+
+def readable_words(texts: Sequence[str], languages: Sequence[str], reads: Sequence[str]) -> list[str]:
+    """The words the text encoder is given: none for an utterance heard in a language it does not read.
+
+    An encoder trained on English turns Spanish words into a confident, meaningless score; without them the
+    fused head answers from the voice, as for an utterance without words. An unknown language ("") keeps
+    its words: the caller named none and Whisper detected none.
+    """
+    return [text if not language or language in reads else "" for text, language in zip(texts, languages)]
 
 
 def canvas_seconds(preprocessor: Preprocessor, text: str | None, audio: np.ndarray | None) -> float:

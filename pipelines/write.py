@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mmml.atomic import replacing_file
@@ -81,6 +82,14 @@ def with_metadata(table: pa.Table, metadata: dict[str, Any]) -> pa.Table:
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(pq.read_schema(path).metadata[METADATA_KEY])
+
+
+def unread_words(table: pa.Table, reads: Iterable[str]) -> int:
+    """Utterances with words in a language the text encoder does not read (`pipelines.score.readable_words`):
+    their text score is null and their fused score comes from the voice alone."""
+    heard = pc.and_(pc.not_equal(table["text"], ""), pc.not_equal(table["language"], ""))
+    unread = pc.and_(heard, pc.invert(pc.is_in(table["language"], pa.array(list(reads), pa.string()))))
+    return int(pc.sum(unread).as_py() or 0)
 
 
 def write_atomic(table: pa.Table, path: str | os.PathLike[str]) -> Path:

@@ -84,11 +84,11 @@ def video_without_audio(mp4: Path, seconds: float = 2.0) -> Path:
     return mp4
 
 
-def spoken_video(sentences: Sequence[str], mp4: Path, pause_seconds: float = 1.0) -> Path:
-    """An MP4 in which each sentence is spoken, separated by pauses."""
+def spoken_video(sentences: Sequence[str], mp4: Path, pause_seconds: float = 1.0, voice: str = "en-us") -> Path:
+    """An MP4 in which each sentence is spoken (in an espeak-ng `voice`: a language), separated by pauses."""
     work = mp4.parent / f".{mp4.stem}_parts"
     work.mkdir(parents=True, exist_ok=True)
-    wavs = [speak(s, work / f"{i}.wav") for i, s in enumerate(sentences)]
+    wavs = [speak(s, work / f"{i}.wav", voice=voice) for i, s in enumerate(sentences)]
     joined = concat_with_pauses(wavs, work / "joined.wav", pause_seconds)
     video_from_audio(joined, mp4)
     shutil.rmtree(work)

@@ -455,3 +455,30 @@ def test_transcripts_from_other_asr_or_utterance_settings_are_refused(
     )
     assert code == 2 and "not an mmml-annotate output" in output and str(not_an_output) in output
     assert not (tmp_path / "s.parquet").exists()
+
+
+@pytest.mark.slow
+def test_speech_in_a_language_the_text_encoder_does_not_read_gets_no_text_score(tiny_checkpoint, tmp_path) -> None:
+    """espeak-ng speaks Spanish, Whisper base (multilingual) hears Spanish; the tiny model reads English only.
+
+    The utterances keep their words but get a null text score and a fused score from the voice; the summary
+    line and the report count them. (A video alone: short videos share Whisper windows, and window mates
+    share a language, `pipelines.transcribe`.)
+    """
+    from annotate.report.figures import corpus
+    from annotate.report.runs import load_run
+    from tests.media import spoken_video
+
+    video = spoken_video(
+        ["Me encantó esta película, es maravillosa.", "La música es muy bonita."], tmp_path / "es.mp4", voice="es"
+    )
+    out = tmp_path / "scores.parquet"
+    code, output = annotate(
+        video, "--out", out, "--model", tiny_checkpoint, "--asr-model", "packaged:whisper-base", "--no-progress"
+    )
+    assert code == 0, output
+    frame = pq.read_table(out).to_pandas()
+    assert len(frame) == 2 and set(frame["language"]) == {"es"} and (frame["text"].str.len() > 0).all()
+    assert frame["score_text"].isna().all() and np.isfinite(frame[["score_fused", "score_audio"]].to_numpy()).all()
+    assert "2 utterances (2 in a language the text encoder does not read)" in output
+    assert corpus(load_run(out)).unread == 2

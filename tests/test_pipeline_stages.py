@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -10,10 +11,11 @@ from functools import partial
 import numpy as np
 import pytest
 
+from mmml.config import ModelConfig, TextEncoderConfig, from_dict, to_dict
 from pipelines.demux import decode_audio
 from pipelines.memory import SHAPE_CACHE_ENTRIES
 from pipelines.options import ASROptions, ScoreOptions, SegmentOptions
-from pipelines.score import length_batches, load_scorer, score
+from pipelines.score import length_batches, load_scorer, readable_words, score
 from pipelines.segment import utterance_audio, utterances
 from pipelines.transcribe import lane_batches, load_asr, transcribe, transcribe_many
 
@@ -262,6 +264,7 @@ def test_an_utterance_that_cannot_be_scored_costs_only_its_own_video(tiny_checkp
     batch = {
         "video_path": np.array(["/a.mp4", "/a.mp4", "/b.mp4", "/c.mp4"], dtype=object),
         "text": np.array(["good", "bad", "fine", "ok"], dtype=object),
+        "language": np.array(["en"] * 4, dtype=object),
         **{key: np.array([""] * 4, dtype=object) for key in errors},
         "audio": np.empty(4, dtype=object),
     }
@@ -271,6 +274,54 @@ def test_an_utterance_that_cannot_be_scored_costs_only_its_own_video(tiny_checkp
     assert list(scored["error_stage"]) == ["", "", "score", ""]
     assert scored["error_message"][2].startswith("/b.mp4: ") and "mono" in scored["error_message"][2]
     assert np.isfinite(scored["score_fused"][[0, 1, 3]]).all() and np.isnan(scored["score_fused"][2])
+
+
+def test_words_in_a_language_the_text_encoder_does_not_read_are_left_out() -> None:
+    assert readable_words(["good", "bueno", "mystery", ""], ["en", "es", "", "es"], ("en",)) == [
+        "good",
+        "",
+        "mystery",
+        "",
+    ]
+    assert readable_words(["好", "good"], ["zh", "en"], ("zh", "en")) == ["好", "good"]
+
+
+def test_a_checkpoint_reads_its_own_language_unless_it_names_its_languages() -> None:
+    assert ModelConfig(language="zh").text_languages == ("zh",)
+    assert ModelConfig(text=TextEncoderConfig(languages=("en", "de"))).text_languages == ("en", "de")
+    restored = from_dict(
+        ModelConfig, json.loads(json.dumps(to_dict(ModelConfig(text=TextEncoderConfig(languages=("en", "de"))))))
+    )
+    assert restored.text_languages == ("en", "de")
+
+
+def test_an_utterance_in_another_language_is_scored_from_its_voice_alone(tiny_checkpoint) -> None:
+    """Its text score is NaN and its fused score the one its audio gets with no words; other rows are untouched."""
+    from pipelines.engine import Score
+
+    rng = np.random.default_rng(3)
+    audio = rng.normal(0, 0.1, 16_000).astype(np.float32)
+    errors = ("error_stage", "error_type", "error_message", "error_traceback")
+
+    def scored(texts: list[str], languages: list[str]) -> dict[str, np.ndarray]:
+        batch = {
+            "video_path": np.array(["/a.mp4"] * len(texts), dtype=object),
+            "text": np.array(texts, dtype=object),
+            "language": np.array(languages, dtype=object),
+            **{key: np.array([""] * len(texts), dtype=object) for key in errors},
+            "audio": np.empty(len(texts), dtype=object),
+        }
+        for i in range(len(texts)):
+            batch["audio"][i] = audio
+        return Score(ScoreOptions(checkpoint=str(tiny_checkpoint)))(batch)
+
+    mixed = scored(["a good film", "una película muy buena", "a good film"], ["en", "es", ""])
+    alone = scored(["a good film", ""], ["en", "en"])
+    assert list(mixed["text"]) == ["a good film", "una película muy buena", "a good film"]  # the words are kept
+    assert np.isnan(mixed["score_text"][1]) and np.isfinite(mixed["score_text"][[0, 2]]).all()
+    assert np.isfinite(mixed["score_fused"]).all()
+    assert mixed["score_fused"][1] == pytest.approx(alone["score_fused"][1], abs=1e-5)
+    assert mixed["score_fused"][[0, 2]] == pytest.approx([alone["score_fused"][0]] * 2, abs=1e-5)
 
 
 def test_stored_utterances_are_cut_from_the_audio_without_whisper(annotate_corpus) -> None:

@@ -568,6 +568,50 @@ def _trimmed(metadata: dict[str, Any]) -> bool:
     return bool(metadata.get("train_config", {}).get("data", {}).get("trim_silence", False))
 
 
+@dataclass
+class ScoredSplit:
+    """Every head's scores of one checkpoint on one split of a corpus, beside the clips they score."""
+
+    checkpoint_id: str
+    variant: str
+    examples: list[Example]
+    scores: dict[str, np.ndarray]
+    skipped: int
+
+
+def score_split(
+    checkpoint_dir: Path,
+    data: str,
+    split: str,
+    *,
+    with_audio: bool = True,
+    audio_cache: str | None = None,
+    skip_bad_media: bool = False,
+    batch_size: int = 32,
+    runtime: Runtime,
+) -> ScoredSplit:
+    """A saved checkpoint's scores on one split, its clips decoded (and cut to speech) as in its training.
+
+    `with_audio=False` leaves the audio out: the model sees it as missing.
+    """
+    checkpoint = load_checkpoint(checkpoint_dir, device=runtime.device)
+    config = checkpoint.config
+    corpus = read_corpus(data, require_text=config.uses_text)
+    cache = AudioCache(audio_cache, sample_rate=config.audio.sampling_rate, trim_silence=_trimmed(checkpoint.metadata))
+    examples = prepare_examples(
+        corpus,
+        [split],
+        config,
+        cache=cache,
+        with_audio=with_audio and config.uses_audio,
+        skip_bad_media=skip_bad_media,
+        progress=runtime.progress,
+    )
+    clips = examples.splits[split]
+    scores = predict(checkpoint.model, checkpoint.preprocessor, clips, runtime.device, batch_size)
+    return ScoredSplit(checkpoint.id, config.fusion.variant, clips, scores, len(examples.skipped))
+
+
 def evaluate_checkpoint(
     checkpoint_dir: Path,
     data: str,
@@ -585,37 +629,32 @@ def evaluate_checkpoint(
     `head="text"` runs the text subnet alone (paper Table 5): the audio is
     then neither needed nor decoded, and the model sees it as missing.
     """
-    checkpoint = load_checkpoint(checkpoint_dir, device=runtime.device)
-    config = checkpoint.config
-    available = [h for h in HEADS if h == "fused" or getattr(checkpoint.model, f"{h}_head") is not None]
-    if head not in available:
-        raise ValueError(
-            f"{checkpoint_dir}: no {head!r} head in a {config.fusion.variant!r} model (has: {', '.join(available)})"
-        )
-    corpus = read_corpus(data, require_text=config.uses_text)
-    cache = AudioCache(audio_cache, sample_rate=config.audio.sampling_rate, trim_silence=_trimmed(checkpoint.metadata))
-    examples = prepare_examples(
-        corpus,
-        [split],
-        config,
-        cache=cache,
-        with_audio=head != "text" and config.uses_audio,
+    scored = score_split(
+        checkpoint_dir,
+        data,
+        split,
+        with_audio=head != "text",
+        audio_cache=audio_cache,
         skip_bad_media=skip_bad_media,
-        progress=runtime.progress,
+        batch_size=batch_size,
+        runtime=runtime,
     )
-    clips = examples.splits[split]
-    scores = predict(checkpoint.model, checkpoint.preprocessor, clips, runtime.device, batch_size)[head]
-    labels = targets(clips, head, config.fusion.variant)
+    if head not in scored.scores:
+        raise ValueError(
+            f"{checkpoint_dir}: no {head!r} head in a {scored.variant!r} model (has: {', '.join(scored.scores)})"
+        )
+    scores = scored.scores[head]
+    labels = targets(scored.examples, head, scored.variant)
     rows = usable(scores, labels)
     if not rows.any():
         raise ValueError(f"{data}: no {split} clip that the {head} head can be judged on (its modality is missing)")
     return {
         "checkpoint": str(checkpoint_dir),
-        "checkpoint_id": checkpoint.id,
+        "checkpoint_id": scored.checkpoint_id,
         "split": split,
         "head": head,
-        "clips": len(clips),
-        "skipped_clips": len(examples.skipped),
+        "clips": len(scored.examples),
+        "skipped_clips": scored.skipped,
         "metrics": metrics_for(dataset)(scores[rows], labels[rows]),
         "spread": report.spread(scores[rows]),
     }

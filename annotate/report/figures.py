@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmml.metrics import pearson
+from pipelines.write import unread_words
 
 from .columns import grouped, paired, scores
 from .runs import HEADS, Run, score_column
@@ -50,6 +51,7 @@ class Corpus:
     hours: float  # of utterances (the speech that was scored), not of whole videos
     without_words: int  # utterances ASR heard no words in (no text score)
     languages: list[tuple[str, int]]  # utterances per language, most first
+    unread: int | None  # utterances whose words the text encoder does not read; None: the run did not record it
     failed_videos: int | None  # None when there is no errors file
     failures: list[Failure]  # by stage and error type, most first
     model_ids: list[str]
@@ -96,6 +98,7 @@ def corpus(run: Run) -> Corpus:
         hours=(pc.sum(table["seconds"]).as_py() or 0.0) / 3600,
         without_words=pc.sum(pc.equal(table["text"], "")).as_py() or 0,
         languages=_counts(table, ["language"]),
+        unread=unread_words(table, run.metadata["text_languages"]) if "text_languages" in run.metadata else None,
         failed_videos=None if run.errors is None else pc.count_distinct(run.errors["video_path"]).as_py(),
         failures=[Failure(s, e, n) for (s, e), n in _counts(run.errors, ["stage", "error_type"], "video_path")]
         if run.errors is not None
