@@ -14,7 +14,7 @@ from mmml.model import MMML
 from mmml.preprocessing import Preprocessor
 from mmml.tiny import tiny_model_config
 from tests.mmsa_corpus import corpus_rows, write_label_csv
-from training.augment import Degrader
+from training.augment import Degrader, another_speaker
 from training.composition import compose_training, neutral_voices
 from training.config import Composition, CorpusConfig, DataConfig, OptimConfig, TrainConfig, load_train_config
 from training.dataset import Clip, read_corpus
@@ -52,6 +52,31 @@ def test_a_wordless_voice_teaches_fused_and_audio_the_voice_and_text_nothing(tmp
     assert row.text is None and row.audio == angry.audio
     targets = row.targets()
     assert targets["fused"] == -3.0 and targets["audio"] == -3.0 and math.isnan(targets["text"])
+
+
+def test_a_voice_heard_as_another_speaker_keeps_its_row_s_targets_and_moves_its_pitch(tmp_path: Path) -> None:
+    transcript = Example(clip("mosi/1", -1.8, "a dull film"), None, labels=("text", "audio"))
+    neutral = Example(clip("actor_01/n", 0.0), entry(tmp_path, "n"), labels=("audio",))
+    rule = Composition(voiced=1.0, other_speakers=1.0)
+    [[row], _] = compose_training([[transcript], [neutral]], [False, True], rule, seed=3)
+    assert row.speaker is not None and row.audio == neutral.audio
+    assert row.targets() == {"fused": -1.8, "text": -1.8, "audio": 0.0}  # still a neutral voice
+    [[plain], _] = compose_training([[transcript], [neutral]], [False, True], Composition(voiced=1.0), seed=3)
+    assert plain.speaker is None
+
+    # A 200 Hz tone said by other speakers: its pitch lands within ±4 semitones, the same draw the same way.
+    t = np.arange(16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+
+    def pitch(audio: np.ndarray) -> float:
+        spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
+        return float(np.fft.rfftfreq(audio.size, 1 / 16000)[spectrum.argmax()])
+
+    heard = [another_speaker(tone, speaker) for speaker in range(10)]
+    pitches = [pitch(h) for h in heard]
+    assert all(200 * 2 ** (-4.2 / 12) <= f <= 200 * 2 ** (4.2 / 12) for f in pitches)
+    assert sum(abs(f - 200) > 5 for f in pitches) >= 5  # most speakers are not this one
+    assert np.array_equal(another_speaker(tone, 4), heard[4])
 
 
 def test_composition_keeps_sizes_and_order_and_depends_on_the_seed_alone(tmp_path: Path) -> None:

@@ -136,6 +136,12 @@ def _common_options(command: Callable) -> Callable:
             "(targets: the transcript's label; the audio head the voice's). [default: 0]",
         ),
         click.option(
+            "--other-speakers",
+            type=click.FloatRange(0, 1),
+            help="Share of voiced rows whose lent voice is heard as another speaker's (pitch within ±4 semitones, "
+            "rate within ±15 %%). [default: 0]",
+        ),
+        click.option(
             "--wordless",
             type=click.FloatRange(0, 1),
             help="Share of ':labels=audio' training rows trained with their words missing. [default: 0]",
@@ -178,7 +184,7 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
         data = replace(data, corpora=tuple(replace(c, dataset=options["dataset"]) for c in data.corpora))
     data = replace(
         data,
-        compose=replace(data.compose, **given(voiced="voiced", wordless="wordless")),
+        compose=replace(data.compose, **given(voiced="voiced", wordless="wordless", other_speakers="other_speakers")),
         **given(
             skip_bad_media="skip_bad_media", audio_cache="audio_cache", trim_silence="trim_silence", augment="augment"
         ),

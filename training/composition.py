@@ -8,7 +8,9 @@ parts, each part labelled by its own corpus:
 * **voiced transcript**: an informative transcript without media (MOSI,
   MOSEI) heard in a *neutral* voice (label 0) lent by a `lends_voices`
   corpus (RAVDESS's neutral training clips). Targets: fused and text the
-  transcript's label, audio the voice's own (0).
+  transcript's label, audio the voice's own (0). A share of them
+  (`composition.other_speakers`) hear the voice as another speaker's, its
+  pitch and rate moved, still neutral.
 * **wordless voice**: a voice-labelled row (RAVDESS, `labels=audio`) with
   its words left out. Targets: fused and audio the voice's label, text none.
   It trains the audio-only path that annotation takes for languages the
@@ -36,9 +38,10 @@ def neutral_voices(examples: Sequence[Example]) -> list[Example]:
     return [e for e in examples if e.audio is not None and e.clip.label_audio == 0.0]
 
 
-def voiced(transcript: Example, voice: Example) -> Example:
-    """`transcript` heard in `voice`'s audio; its audio head then learns the voice's label."""
-    return replace(transcript, audio=voice.audio, voice=voice.clip)
+def voiced(transcript: Example, voice: Example, speaker: int | None = None) -> Example:
+    """`transcript` heard in `voice`'s audio (as another `speaker` would say it); its audio head then learns the
+    voice's label."""
+    return replace(transcript, audio=voice.audio, voice=voice.clip, speaker=speaker)
 
 
 def wordless(example: Example) -> Example:
@@ -64,7 +67,9 @@ def compose_training(
         for example in rows:
             draw = rng.random()
             if example.audio is None and "text" in example.labels and voices and draw < composition.voiced:
-                out.append(voiced(example, rng.choice(voices)))
+                voice = rng.choice(voices)
+                changed = composition.other_speakers and rng.random() < composition.other_speakers
+                out.append(voiced(example, voice, rng.getrandbits(32) if changed else None))
             elif example.audio is not None and example.labels == ("audio",) and draw < composition.wordless:
                 out.append(wordless(example))
             else:

@@ -70,9 +70,11 @@ class Composition:
     voiced: float = 0.0
     # Share of voice-labelled training rows (labels=audio) trained with their words missing: the audio-only path.
     wordless: float = 0.0
+    # Share of voiced rows whose lent voice is heard as another speaker's (pitch and speaking rate moved).
+    other_speakers: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("voiced", "wordless"):
+        for name in ("voiced", "wordless", "other_speakers"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"composition {name} share must be within [0, 1], got {getattr(self, name)}")
 

@@ -34,6 +34,7 @@ class Example:
     labels: tuple[str, ...] = ("text", "audio")  # the modalities its corpus's label describes
     voice: Clip | None = None  # a composed row: `audio` is this (neutral) clip's voice, not `clip`'s
     words: bool = True  # False: the row is trained with its words missing
+    speaker: int | None = None  # a composed row whose voice is heard as another speaker's (`augment.another_speaker`)
 
     @property
     def text(self) -> str | None:
@@ -168,6 +169,15 @@ def sort_lengths(examples: Sequence[Example], preprocessor: Preprocessor) -> lis
 Augment = Callable[[np.ndarray, int], np.ndarray]  # (clip, its row in the batch) -> the clip as heard
 
 
+def _heard(example: Example, max_samples: int | None) -> np.ndarray:
+    audio = load_entry(example.audio, max_samples)
+    if example.speaker is None:
+        return audio
+    from .augment import another_speaker  # audiomentations: imported only by runs that change voices
+
+    return another_speaker(audio, example.speaker)[:max_samples]
+
+
 def collate(
     examples: Sequence[Example], preprocessor: Preprocessor, device: torch.device, augment: Augment | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -176,7 +186,7 @@ def collate(
     texts = [e.text for e in examples] if config.uses_text else None
     audios = None
     if config.uses_audio:
-        audios = [load_entry(e.audio, preprocessor.max_samples) if e.audio else None for e in examples]
+        audios = [_heard(e, preprocessor.max_samples) if e.audio else None for e in examples]
         if augment is not None:
             audios = [augment(a, row) if a is not None else None for row, a in enumerate(audios)]
     inputs = {k: v.to(device) for k, v in preprocessor(texts, audios).items()}
