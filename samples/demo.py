@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from annotate.run import RunPaths
 from mmml.integrity import checkpoint_id
@@ -31,20 +32,21 @@ from mmml.packaged import default_model
 
 from .media import require_tools, spoken_video
 
-SAMPLE_VIDEOS = {
+# Each sentence with the sign of what its words say: the fused score should have it (the voice says nothing).
+SAMPLE_VIDEOS: dict[str, list[tuple[str, int]]] = {
     "review_positive.mp4": [
-        "I absolutely loved this film.",
-        "The acting was wonderful and the music was beautiful.",
-        "I would happily watch it again with my friends.",
+        ("I absolutely loved this film.", +1),
+        ("The acting was wonderful and the music was beautiful.", +1),
+        ("I would happily watch it again with my friends.", +1),
     ],
     "review_negative.mp4": [
-        "This movie was a complete waste of time.",
-        "The plot made no sense and the dialogue was terrible.",
-        "I really hated the ending.",
+        ("This movie was a complete waste of time.", -1),
+        ("The plot made no sense and the dialogue was terrible.", -1),
+        ("I really hated the ending.", -1),
     ],
     "café review (final) $1 & 'mixed'.mp4": [
-        "The first half was boring and slow.",
-        "But the last scene was really great.",
+        ("The first half was boring and slow.", -1),
+        ("But the last scene was really great.", +1),
     ],
 }
 
@@ -52,7 +54,7 @@ SAMPLE_VIDEOS = {
 def make_sample_videos(directory: Path) -> Path:
     for name, sentences in SAMPLE_VIDEOS.items():
         if not (directory / name).exists():
-            spoken_video(sentences, directory / name)
+            spoken_video([sentence for sentence, _ in sentences], directory / name)
     return directory
 
 
@@ -84,18 +86,26 @@ def _scored_with_another_model(out: Path) -> bool:
 
 
 def print_summary(out: Path) -> None:
+    """Each utterance's scores, marked by whether its fused score has the sign of its sentence's words."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(out).to_pandas()
     click.echo(f"\n{out}: {len(table)} utterances from {table['video_path'].nunique()} videos")
     click.echo(f"columns: {', '.join(table.columns)}")
+    agreeing = judged = 0
     for path, rows in table.groupby("video_path"):
+        signs = [sign for _, sign in SAMPLE_VIDEOS.get(Path(path).name, [])]
+        if len(signs) != len(rows):  # ASR cut the video otherwise than into its sentences: nothing to compare
+            signs = [0] * len(rows)
         click.echo(f"\n{Path(path).name}  (mean fused score {rows['score_fused'].mean():+.2f})")
-        for row in rows.itertuples():
+        for row, sign in zip(rows.sort_values("utterance").itertuples(), signs):
+            mark = " " if not sign else "+" if np.sign(row.score_fused) == sign else "x"
+            agreeing, judged = agreeing + (mark == "+"), judged + bool(sign)
             click.echo(
-                f"  [{row.start:5.1f}-{row.end:5.1f}s] fused {row.score_fused:+.2f}  text {row.score_text:+.2f}  "
+                f" {mark}[{row.start:5.1f}-{row.end:5.1f}s] fused {row.score_fused:+.2f}  text {row.score_text:+.2f}  "
                 f"audio {row.score_audio:+.2f}  {row.text!r}"
             )
+    click.echo(f"\nfused score with the sign of the words: {agreeing} of {judged} sample sentences (+ yes, x no)")
 
 
 def _run(args: list[str], check: bool = True) -> int:

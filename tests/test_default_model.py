@@ -62,6 +62,13 @@ def test_the_recipe_trains_on_the_real_corpora() -> None:
     assert recipe.data.corpora[2].labels == ("audio",)  # RAVDESS's neutral sentences teach no text head
     assert recipe.model.text.name_or_path == "packaged:all-minilm-l6-v2"
     assert recipe.model.audio.name_or_path == "packaged:whisper-tiny.en"
+    assert recipe.model.text_languages == ("en",)  # MiniLM-L6 reads English: other languages get no text score
+    # Fusion learns what each modality carries only from composed rows (training.composition): RAVDESS lends its
+    # neutral voices to a share of the transcripts and trains a share of its clips without words; a share of
+    # the clips is heard through recording conditions. Only human voices: no synthetic corpus is trained on.
+    assert [c.lends_voices for c in recipe.data.corpora] == [False, False, True]
+    assert 0 < recipe.data.compose.voiced <= 1 and 0 < recipe.data.compose.wordless <= 1
+    assert 0 < recipe.data.augment <= 1
 
 
 def small_slice(target: Path) -> Path:

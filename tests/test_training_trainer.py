@@ -201,3 +201,25 @@ def test_skipping_every_clip_of_a_split_is_an_error(config: TrainConfig, mmsa_co
     )
     with pytest.raises(CorpusError, match=r"no clip of split\(s\) test has usable media"):
         fit(skipping, tmp_path / "run", quiet())
+
+
+def test_the_summary_takes_corpora_in_the_configuration_s_order_whatever_a_seed_s_result_lists(
+    config: TrainConfig, tmp_path: Path
+) -> None:
+    """A seed finished by an earlier process comes back from JSON with its corpora sorted by name; the primary
+    corpus (the first configured, the one the default model's seed is chosen on) must stay the first."""
+    for name in ("zeta", "alpha"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "label.csv").write_text("video_id,clip_id,text,label,mode\n")
+    corpora = (CorpusConfig(str(tmp_path / "zeta"), "mosi"), CorpusConfig(str(tmp_path / "alpha"), "custom"))
+    two = replace(config, data=replace(config.data, corpora=corpora))
+
+    def metrics(mae: float) -> dict:
+        return {"valid": {"fused": {"MAE": mae}}, "test": {"fused": {"MAE": mae}}}
+
+    result = {"seed": 1, "best_epoch": 1, "epochs": [], "checkpoint": "c", "checkpoint_id": "i"}
+    from_json = {**result, "corpora": {"alpha": metrics(0.9), "zeta": metrics(0.1)}}  # sorted keys
+    summary = trainer.summarise(two, [from_json])
+    assert list(summary["corpora"]) == ["zeta", "alpha"]
+    assert summary["valid"]["fused"]["MAE"]["mean"] == 0.1
+    assert summary["corpora"]["alpha"]["dataset"] == "custom"

@@ -523,9 +523,13 @@ def evaluate_best(
 
 
 def summarise(config: TrainConfig, results: Sequence[dict[str, Any]], skipped: int = 0) -> dict[str, Any]:
-    """Mean ± std over seeds for every corpus, split and head; the primary corpus's also at the top level."""
+    """Mean ± std over seeds for every corpus, split and head; the primary corpus's also at the top level.
+
+    Corpora are taken in the configuration's order (the first is the primary one), not in the order a seed's
+    result lists them: a seed finished by an earlier process comes back from JSON, its keys sorted.
+    """
     corpora = {}
-    for name, corpus_config in zip(results[0]["corpora"], config.data.corpora):
+    for name, corpus_config in zip(corpus_names(config.data.corpora), config.data.corpora):
         corpora[name] = {"dataset": corpus_config.dataset}
         for split in ("valid", "test"):
             heads = results[0]["corpora"][name][split].keys()
