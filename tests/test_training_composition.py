@@ -54,6 +54,22 @@ def test_a_wordless_voice_teaches_fused_and_audio_the_voice_and_text_nothing(tmp
     assert targets["fused"] == -3.0 and targets["audio"] == -3.0 and math.isnan(targets["text"])
 
 
+def test_words_over_an_emotional_voice_keep_the_words_label_for_fused_and_text(tmp_path: Path) -> None:
+    transcripts = [Example(clip(f"mosi/{i}", 2.0, "a wonderful film"), None) for i in range(40)]
+    neutral = Example(clip("actor_01/n", 0.0), entry(tmp_path, "n"), labels=("audio",))
+    angry = Example(clip("actor_01/a", -3.0), entry(tmp_path, "a"), labels=("audio",))
+    lenders = [False, True]
+    [rows, _] = compose_training([transcripts, [neutral, angry]], lenders, Composition(voiced=1.0, emotional=1.0), 5)
+    lent = {row.voice.clip_id for row in rows}
+    assert lent == {"n", "a"}  # any of the lender's voices
+    by_voice = {row.voice.clip_id: row.targets() for row in rows}
+    # Hand-computed: the words (+2.0) decide fused and text; the audio head learns the voice it hears.
+    assert by_voice["a"] == {"fused": 2.0, "text": 2.0, "audio": -3.0}
+    assert by_voice["n"] == {"fused": 2.0, "text": 2.0, "audio": 0.0}
+    [only_neutral, _] = compose_training([transcripts, [neutral, angry]], lenders, Composition(voiced=1.0), 5)
+    assert {row.voice.clip_id for row in only_neutral} == {"n"}
+
+
 def test_a_voice_heard_as_another_speaker_keeps_its_row_s_targets_and_moves_its_pitch(tmp_path: Path) -> None:
     transcript = Example(clip("mosi/1", -1.8, "a dull film"), None, labels=("text", "audio"))
     neutral = Example(clip("actor_01/n", 0.0), entry(tmp_path, "n"), labels=("audio",))

@@ -142,6 +142,12 @@ def _common_options(command: Callable) -> Callable:
             "rate within ±15 %%). [default: 0]",
         ),
         click.option(
+            "--emotional",
+            type=click.FloatRange(0, 1),
+            help="Share of voiced rows lent any voice of the ':voices' corpus, emotional ones included (targets: "
+            "fused and text the transcript's label, audio the voice's). [default: 0]",
+        ),
+        click.option(
             "--wordless",
             type=click.FloatRange(0, 1),
             help="Share of ':labels=audio' training rows trained with their words missing. [default: 0]",
@@ -184,7 +190,10 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
         data = replace(data, corpora=tuple(replace(c, dataset=options["dataset"]) for c in data.corpora))
     data = replace(
         data,
-        compose=replace(data.compose, **given(voiced="voiced", wordless="wordless", other_speakers="other_speakers")),
+        compose=replace(
+            data.compose,
+            **given(voiced="voiced", wordless="wordless", other_speakers="other_speakers", emotional="emotional"),
+        ),
         **given(
             skip_bad_media="skip_bad_media", audio_cache="audio_cache", trim_silence="trim_silence", augment="augment"
         ),

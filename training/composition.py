@@ -11,13 +11,22 @@ parts, each part labelled by its own corpus:
   transcript's label, audio the voice's own (0). A share of them
   (`composition.other_speakers`) hear the voice as another speaker's, its
   pitch and rate moved, still neutral.
+* **words over a voice**: a share of the voiced transcripts
+  (`composition.emotional`) is lent any of the lender's voices, emotional
+  ones included. Targets as above: fused and text the transcript's label,
+  audio the voice's own. Where words carry sentiment they decide the fused
+  score (on MOSI text alone reaches 84 % Non0 Acc2, speech alone far less);
+  the voice decides where the words say nothing (RAVDESS's own rows and
+  the wordless ones). Without such rows a voice the audio head hears as
+  sad or angry drags the fused score of any sentence with it.
 * **wordless voice**: a voice-labelled row (RAVDESS, `labels=audio`) with
   its words left out. Targets: fused and audio the voice's label, text none.
   It trains the audio-only path that annotation takes for languages the
   text encoder does not read.
 
-The rule, in one line: a composed row pairs parts of which at most one
-carries sentiment, and its targets are that part's. Only training splits are
+The rule, in one line: each head's target is its own part's label, and the
+fused target is the words' label where the row has informative words, else
+the voice's. Only training splits are
 composed; validation and test rows stay as their corpora give them.
 The draw depends on the run's seed alone, so a resumed run composes the
 same rows.
@@ -61,13 +70,15 @@ def compose_training(
     """
     rng = random.Random(seed)
     voices = [v for rows, lends in zip(splits, lenders) if lends for v in neutral_voices(rows)]
+    every_voice = [v for rows, lends in zip(splits, lenders) if lends for v in rows if v.audio is not None]
     composed = []
     for rows in splits:
         out = []
         for example in rows:
             draw = rng.random()
             if example.audio is None and "text" in example.labels and voices and draw < composition.voiced:
-                voice = rng.choice(voices)
+                emotional = composition.emotional and rng.random() < composition.emotional
+                voice = rng.choice(every_voice if emotional else voices)
                 changed = composition.other_speakers and rng.random() < composition.other_speakers
                 out.append(voiced(example, voice, rng.getrandbits(32) if changed else None))
             elif example.audio is not None and example.labels == ("audio",) and draw < composition.wordless:

@@ -72,9 +72,11 @@ class Composition:
     wordless: float = 0.0
     # Share of voiced rows whose lent voice is heard as another speaker's (pitch and speaking rate moved).
     other_speakers: float = 0.0
+    # Share of voiced rows lent any of the lender's voices, emotional ones included: the words keep the fused target.
+    emotional: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("voiced", "wordless", "other_speakers"):
+        for name in ("voiced", "wordless", "other_speakers", "emotional"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"composition {name} share must be within [0, 1], got {getattr(self, name)}")
 
