@@ -89,7 +89,7 @@ def spoken_rows(sentences: Sequence[Clip], work: Path, voices: Sequence[tuple[st
         video = voice.replace("+", "_")
         for i, clip in enumerate(sentences):
             wav = speak(clip.text, work / video / f"s{i:04d}.wav", voice=voice, words_per_minute=rate)
-            flac = _ffmpeg_to(wav, wav.with_suffix(".flac"), [])
+            flac = encode_audio(wav, wav.with_suffix(".flac"), [])
             wav.unlink()
             rows.append(Row(video, f"s{i:04d}", clip.text, clip.label, clip.label, clip.label, flac))
     return rows
@@ -143,12 +143,12 @@ def degraded_rows(voices: Sequence[tuple[Clip, Path]], condition: str, work: Pat
         target.parent.mkdir(parents=True, exist_ok=True)
         if condition == "noise10db":
             noisy = add_noise(decode_audio(media), 10.0, rng)
-            made = _ffmpeg_to(None, target.with_suffix(".flac"), [], pcm=noisy)
+            made = encode_audio(None, target.with_suffix(".flac"), [], pcm=noisy)
         elif condition == "telephone":
             band = ["-af", "highpass=f=300,lowpass=f=3400", "-ar", "8000", "-c:a", "pcm_mulaw"]
-            made = _ffmpeg_to(media, target.with_suffix(".wav"), band)
+            made = encode_audio(media, target.with_suffix(".wav"), band)
         elif condition == "mp3-32k":
-            made = _ffmpeg_to(media, target.with_suffix(".mp3"), ["-c:a", "libmp3lame", "-b:a", "32k"])
+            made = encode_audio(media, target.with_suffix(".mp3"), ["-c:a", "libmp3lame", "-b:a", "32k"])
         else:
             raise ValueError(f"unknown recording condition {condition!r} (use {', '.join(CONDITIONS)})")
         rows.append(Row(clip.video_id, clip.clip_id, clip.text, clip.label, clip.label, clip.label, made))
@@ -158,7 +158,7 @@ def degraded_rows(voices: Sequence[tuple[Clip, Path]], condition: str, work: Pat
 CONDITIONS: tuple[str, ...] = ("noise10db", "telephone", "mp3-32k")
 
 
-def _ffmpeg_to(source: Path | None, target: Path, options: list[str], pcm: np.ndarray | None = None) -> Path:
+def encode_audio(source: Path | None, target: Path, options: list[str], pcm: np.ndarray | None = None) -> Path:
     """Encode a file (or float32 mono samples at 16 kHz) with ffmpeg; argument lists only, local files only."""
     if source is None:
         inputs = ["-f", "f32le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0"]

@@ -1,0 +1,38 @@
+"""The faster-whisper internals `pipelines.transcribe.WindowPipeline` relies on, checked by name.
+
+`WindowPipeline` overrides `BatchedInferencePipeline.generate_segment_batched`, calls its `forward` with
+ready-made chunk metadata, resets its `last_speech_timestamp` word-timing state, and reuses the
+`TranscriptionOptions` its `transcribe` builds. None of that is public API: pyproject.toml pins
+faster-whisper to the minor releases this test passed on, and this test fails loudly, naming what moved,
+before a new release can change annotation silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+from faster_whisper.transcribe import BatchedInferencePipeline, TranscriptionOptions
+
+
+def parameters(function: object) -> list[str]:
+    return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+
+def test_the_overridden_and_called_methods_keep_their_signatures() -> None:
+    assert parameters(BatchedInferencePipeline.generate_segment_batched) == ["self", "features", "tokenizer", "options"]
+    forward = ["self", "features", "tokenizer", "chunks_metadata", "options"]
+    assert parameters(BatchedInferencePipeline.forward) == forward
+
+
+def test_forward_goes_through_the_overridden_step_and_the_word_timing_state() -> None:
+    forward = inspect.getsource(BatchedInferencePipeline.forward)
+    assert "self.generate_segment_batched(" in forward  # where WindowPipeline reads the detected languages
+    assert "self.last_speech_timestamp" in forward  # the state WindowPipeline resets per batch
+    assert 'chunk_metadata["offset"]' in forward and 'chunk_metadata["duration"]' in forward
+
+
+def test_transcription_options_carry_the_fields_replaced_per_batch() -> None:
+    fields = {f.name for f in dataclasses.fields(TranscriptionOptions)}
+    assert {"multilingual", "word_timestamps", "beam_size", "clip_timestamps"} <= fields
+    assert "transcription_options" in inspect.getsource(BatchedInferencePipeline.transcribe)
