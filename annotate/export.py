@@ -112,6 +112,15 @@ def label_rows(scores: list[dict[str, Any]], fractions: Sequence[float], prefill
     return rows
 
 
+def read_scores(scores_file: Path) -> list[dict[str, Any]]:
+    """Every utterance row of an annotation; `ExportError` naming the file if it is not one."""
+    try:
+        table = pq.read_table(scores_file, columns=[f.name for f in UTTERANCES])
+    except (OSError, ValueError, KeyError) as err:
+        raise ExportError(f"{scores_file}: not an mmml-annotate output ({err})") from err
+    return table.to_pylist()
+
+
 def export(
     scores_file: Path,
     out: Path,
@@ -124,24 +133,12 @@ def export(
     label_file = out / "label.csv"
     if label_file.exists():
         raise ExportError(f"{label_file} exists and may hold people's labels; choose another --out")
-    try:
-        table = pq.read_table(scores_file, columns=[f.name for f in UTTERANCES])
-    except (OSError, ValueError, KeyError) as err:
-        raise ExportError(f"{scores_file}: not an mmml-annotate output ({err})") from err
-    scores = table.to_pylist()
+    scores = read_scores(scores_file)
     rows = label_rows(scores, fractions, prefill)
-    failed: dict[str, str] = {}
-    if audio:
-        by_video: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_video.setdefault(row["video_path"], []).append(row)
-        with ThreadPoolExecutor(max_workers=workers) as pool:  # ffmpeg runs outside the GIL
-            for path, error in zip(by_video, pool.map(lambda p: _write_clips(p, by_video[p], out), by_video)):
-                if error:
-                    failed[path] = error
-        rows = [row for row in rows if row["video_path"] not in failed]
-    _write_provenance(out, scores_file, {"split": list(fractions), "audio": audio, "prefill": prefill})
-    _write_label_file(rows, label_file)
+    failed = cut_clips(rows, out, workers) if audio else {}
+    rows = [row for row in rows if row["video_path"] not in failed]
+    write_provenance(out / "export.json", scores_file, {"split": list(fractions), "audio": audio, "prefill": prefill})
+    write_label_file(rows, label_file)
     return ExportSummary(
         clips=len(rows),
         videos=len({r["video_id"] for r in rows}),
@@ -151,6 +148,24 @@ def export(
     )
 
 
+def cut_clips(rows: Sequence[dict[str, Any]], out: Path, workers: int = 2) -> dict[str, str]:
+    """`out/wav/<video_id>/<clip_id>.wav` for every row; {video_path: why} for the videos that failed."""
+    by_video: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_video.setdefault(row["video_path"], []).append(row)
+    failed = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # ffmpeg runs outside the GIL
+        for path, error in zip(by_video, pool.map(lambda p: _write_clips(p, by_video[p], out), by_video)):
+            if error:
+                failed[path] = error
+    return failed
+
+
+def clip_path(row: dict[str, Any]) -> Path:
+    """Where a row's clip lies inside the corpus (or export) directory."""
+    return Path("wav") / row["video_id"] / f"{row['clip_id']}.wav"
+
+
 def _write_clips(video_path: str, rows: list[dict[str, Any]], out: Path) -> str | None:
     """Decode the video once and write each of its clips; the reason it failed, or None."""
     try:
@@ -158,7 +173,7 @@ def _write_clips(video_path: str, rows: list[dict[str, Any]], out: Path) -> str 
     except Exception as err:  # one lost video must not stop the export
         return str(err)
     for row in rows:
-        clip = out / "wav" / row["video_id"] / f"{row['clip_id']}.wav"
+        clip = out / clip_path(row)
         clip.parent.mkdir(parents=True, exist_ok=True)
         _write_wav(utterance_audio(waveform, row["start"], row["end"]), clip)
     return None
@@ -173,8 +188,8 @@ def _write_wav(samples: np.ndarray, path: Path) -> None:
         handle.writeframes(pcm.tobytes())
 
 
-def _write_provenance(out: Path, scores_file: Path, options: dict[str, Any]) -> None:
-    """`export.json`: where the corpus came from (the annotation's own configuration and model) and how."""
+def write_provenance(target: Path, scores_file: Path, options: dict[str, Any]) -> None:
+    """Where an export came from (the annotation's own configuration and model) and how it was made."""
     try:
         source = read_metadata(scores_file)
     except (KeyError, TypeError, ValueError):  # a hand-made scores file without our metadata
@@ -186,18 +201,18 @@ def _write_provenance(out: Path, scores_file: Path, options: dict[str, Any]) -> 
         "options": options,
         "annotation": source,
     }
-    write_text_atomic(json.dumps(record, indent=2, sort_keys=True) + "\n", out / "export.json")
+    write_text_atomic(json.dumps(record, indent=2, sort_keys=True) + "\n", target)
 
 
-def _write_label_file(rows: list[dict[str, Any]], label_file: Path) -> None:
+def write_label_file(rows: list[dict[str, Any]], label_file: Path, columns: Sequence[str] = COLUMNS) -> None:
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer = csv.DictWriter(text, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(text.getvalue(), label_file)
 
 
-def _fractions(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[float, ...]:
+def split_fractions(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[float, ...]:
     try:
         fractions = tuple(float(part) for part in value.split(","))
     except ValueError:
@@ -216,7 +231,11 @@ def _fractions(_ctx: click.Context, _param: click.Parameter, value: str) -> tupl
     help="Corpus directory to create (MMSA layout: label.csv + wav/).",
 )
 @click.option(
-    "--split", "fractions", default="0.8,0.1,0.1", callback=_fractions, help="Fractions of videos for train,valid,test."
+    "--split",
+    "fractions",
+    default="0.8,0.1,0.1",
+    callback=split_fractions,
+    help="Fractions of videos for train,valid,test.",
 )
 @click.option(
     "--audio/--no-audio",

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.demux import decode_audio
+from pipelines.discover import content_id
 from tests import media
 
 PAUSE = 1.0
@@ -78,3 +79,38 @@ def _timeline(lines: list[str], scratch: Path) -> list[tuple[str, float, float]]
         timeline.append((line, offset + loud[0] / 16_000, offset + loud[-1] / 16_000))
         offset += len(audio) / 16_000 + PAUSE
     return timeline
+
+
+GONE = "/gone/away.mp4"
+
+
+def annotation_rows(corpus: Corpus) -> list[dict]:
+    """An annotation of the spoken corpus at its measured sentence times, with known scores (fused = text =
+    1.26 - 0.5 × the utterance's index, audio 0), one wordless utterance and one video that has vanished."""
+    rows = []
+    for path, sentences in corpus.sentences.items():
+        for i, (text, start, end) in enumerate(sentences):
+            rows.append(_row(str(path), content_id(path), i, text, start, end, score=1.26 - 0.5 * i))
+    first = rows[0]
+    rows.append({**first, "utterance": 99, "text": "", "start": 0.1, "end": 0.6, "asr_confidence": float("nan")})
+    rows.append(_row(GONE, "f" * 16, 0, "this video was moved away", 0.0, 1.0, score=-2.0))
+    return rows
+
+
+def _row(video_path, video_id, utterance, text, start, end, score) -> dict:
+    return {
+        "video_path": video_path,
+        "video_id": video_id,
+        "utterance": utterance,
+        "text": text,
+        "start": round(start, 3),
+        "end": round(end, 3),
+        "language": "en",
+        "language_probability": 1.0,
+        "asr_confidence": 0.9,
+        "score_fused": score,
+        "score_text": score,
+        "score_audio": 0.0,
+        "model_id": "m" * 16,
+        "asr_model": "packaged:whisper-tiny.en",
+    }

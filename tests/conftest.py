@@ -48,6 +48,17 @@ def annotate_corpus(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def scores_file(annotate_corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An annotation of `annotate_corpus` with known scores (`tests.annotate_corpus.annotation_rows`)."""
+    from pipelines.write import utterance_table, write_atomic
+    from tests.annotate_corpus import annotation_rows
+
+    path = tmp_path_factory.mktemp("scores") / "scores.parquet"
+    write_atomic(utterance_table(annotation_rows(annotate_corpus)), path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def whisper_tiny() -> str:
     """The packaged CTranslate2 Whisper tiny.en (offline)."""
     from mmml.packaged import resolve

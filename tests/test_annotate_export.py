@@ -14,44 +14,8 @@ from click.testing import CliRunner
 from annotate.export import main, split_of
 from pipelines.demux import decode_audio
 from pipelines.discover import content_id
-from pipelines.write import utterance_table, write_atomic
+from tests.annotate_corpus import GONE
 from training.dataset import CorpusError, find_media, read_corpus
-
-GONE = "/gone/away.mp4"
-
-
-@pytest.fixture(scope="module")
-def scores_file(annotate_corpus, tmp_path_factory) -> Path:
-    """An annotation of the spoken corpus (measured sentence times), one wordless utterance, one vanished video."""
-    rows = []
-    for path, sentences in annotate_corpus.sentences.items():
-        for i, (text, start, end) in enumerate(sentences):
-            rows.append(_row(str(path), content_id(path), i, text, start, end, score=1.26 - 0.5 * i))
-    first = rows[0]
-    rows.append({**first, "utterance": 99, "text": "", "start": 0.1, "end": 0.6, "asr_confidence": float("nan")})
-    rows.append(_row(GONE, "f" * 16, 0, "this video was moved away", 0.0, 1.0, score=-2.0))
-    path = tmp_path_factory.mktemp("scores") / "scores.parquet"
-    write_atomic(utterance_table(rows), path)
-    return path
-
-
-def _row(video_path, video_id, utterance, text, start, end, score) -> dict:
-    return {
-        "video_path": video_path,
-        "video_id": video_id,
-        "utterance": utterance,
-        "text": text,
-        "start": round(start, 3),
-        "end": round(end, 3),
-        "language": "en",
-        "language_probability": 1.0,
-        "asr_confidence": 0.9,
-        "score_fused": score,
-        "score_text": score,
-        "score_audio": 0.0,
-        "model_id": "m" * 16,
-        "asr_model": "packaged:whisper-tiny.en",
-    }
 
 
 def export(*args) -> tuple[int, str]:
