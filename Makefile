@@ -5,7 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup demo test test-fast lint
+LABEL_STUDIO_STAMP := .venv-labelstudio/.setup-done
+
+.PHONY: setup label-studio demo test test-fast lint
 
 # Set-up runs again only when its inputs change (or the environment is missing).
 setup: $(STAMP)
@@ -14,10 +16,17 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
 	touch $@
 
+# Label Studio, for the labelling loop's end-to-end test only (its own environment: scripts/labelstudio.sh).
+label-studio: $(LABEL_STUDIO_STAMP)
+
+$(LABEL_STUDIO_STAMP): scripts/labelstudio.sh
+	bash scripts/labelstudio.sh
+	touch $@
+
 demo: setup
 	$(PY) -m samples.demo --workdir demo
 
-test: setup lint
+test: setup label-studio lint
 	$(PY) -m pytest
 
 # Everything except the slow real-model and multi-process tests.

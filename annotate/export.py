@@ -70,9 +70,14 @@ class ExportSummary:
     label_file: Path
 
 
+def split_position(video_id: str) -> float:
+    """Where a video lies in [0, 1): a stable function of its id, uniform over videos."""
+    return int(hashlib.sha256(video_id.encode()).hexdigest()[:8], 16) / 16**8
+
+
 def split_of(video_id: str, fractions: Sequence[float]) -> str:
-    """The split a video belongs to: a stable function of its id, uniform over videos."""
-    position = int(hashlib.sha256(video_id.encode()).hexdigest()[:8], 16) / 16**8
+    """The split a video belongs to: the fraction its `split_position` falls in."""
+    position = split_position(video_id)
     edge = 0.0
     for name, fraction in zip(SPLITS, fractions):
         edge += fraction
