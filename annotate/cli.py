@@ -15,168 +15,131 @@ import atexit
 import gc
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
+from typing import Any, get_args, get_type_hints
 
 import click
 from click.core import ParameterSource
 
+from mmml.cli_help import GroupedCommand, GroupedOption, option_in
 from mmml.config import to_dict
 from mmml.packaged import HOW_TO_GET_A_MODEL, default_model
 from pipelines.engine import VideoResult
-from pipelines.options import ASROptions, EngineOptions, ScoreOptions, SegmentOptions
-from pipelines.transcripts import TranscriptsError, stored_settings
+from pipelines.options import ESSENTIAL, HELP_GROUPS, Flag
+from pipelines.transcripts import STORED_SECTIONS, TranscriptsError, stored_settings
 
 from .config import AnnotateConfig, with_settings
 from .run import RunError, annotate, utterance_limit
 
-_ASR, _SEG, _SCORE, _ENGINE = ASROptions(), SegmentOptions(), ScoreOptions(), EngineOptions()
-# The options that decide what the utterances are, and the setting each sets. With --transcripts, those not given
-# are taken from the earlier output: its utterances are reused, so the settings that made them are this run's.
+
+@dataclass(frozen=True)
+class _Declared:
+    """One flag as declared in `pipelines.options`: the settings it sets and its click type and default."""
+
+    flag: Flag
+    settings: tuple[tuple[str, str], ...]  # (section, field) of AnnotateConfig
+    type: Any
+    default: Any
+    result: bool  # whether it can change an output value
+
+
+_SECTIONS = {name: options for name, options in get_type_hints(AnnotateConfig).items() if is_dataclass(options)}
+
+
+def _declared() -> dict[str, _Declared]:
+    """Every flag of the option dataclasses, by click parameter name (`--asr-model` -> `asr_model`)."""
+    declared: dict[str, _Declared] = {}
+    for section, options in _SECTIONS.items():
+        hints = get_type_hints(options)
+        for f in fields(options):
+            flag = f.metadata.get("flag")
+            if flag is None:
+                continue
+            name = flag.name.removeprefix("--").replace("-", "_")
+            settings = (*declared[name].settings, (section, f.name)) if name in declared else ((section, f.name),)
+            default = None if flag.shown_default else f.default
+            declared[name] = _Declared(flag, settings, _click_type(flag, hints[f.name]), default, f.metadata["result"])
+    return declared
+
+
+def _click_type(flag: Flag, hint: Any) -> Any:
+    if flag.choices:
+        return click.Choice(flag.choices)
+    kind = next(t for t in (get_args(hint) or (hint,)) if t is not type(None))
+    low = flag.minimum
+    if kind is int:
+        return click.IntRange(None if low is None else int(low), flag.maximum)
+    if kind is float:
+        return click.FloatRange(low, flag.maximum)
+    return kind
+
+
+_FLAGS = _declared()
+# With --transcripts, the options that decide what the utterances are and are not given are taken from the
+# earlier output: its utterances are reused, so the settings that made them are this run's.
 _UTTERANCE_OPTIONS = {
-    "asr_model": ("asr", "model"),
-    "language": ("asr", "language"),
-    "compute_type": ("asr", "compute_type"),
-    "beam_size": ("asr", "beam_size"),
-    "vad_threshold": ("asr", "vad_threshold"),
-    "max_utterance": ("segment", "max_seconds"),
-    "min_utterance": ("segment", "min_seconds"),
-    "pause": ("segment", "pause_seconds"),
+    name: setting
+    for name, declared in _FLAGS.items()
+    if declared.result
+    for setting in declared.settings
+    if setting[0] in STORED_SECTIONS
 }
+
+
+def _declared_options(command: Callable) -> Callable:
+    """The click options of every declared flag, in declaration order."""
+    for name, declared in reversed(_FLAGS.items()):
+        shown = f" [default: {declared.flag.shown_default}]" if declared.flag.shown_default else ""
+        command = click.option(
+            declared.flag.name,
+            name,
+            cls=GroupedOption,
+            group=declared.flag.group,
+            type=declared.type,
+            default=declared.default,
+            help=declared.flag.help + shown,
+        )(command)
+    return command
 
 
 class CannotStart(click.ClickException):
     exit_code = 2  # 1 means "some input failed"; a run that never started must not look like that
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+_essential = option_in(ESSENTIAL)
+
+
+@click.command(
+    cls=GroupedCommand,
+    groups=HELP_GROUPS,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 110},
+)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option(
+@_essential(
     "--out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Parquet file to write (one row per utterance); failures go to <stem>.errors.parquet.",
 )
-@click.option(
+@_essential(
     "--model",
     "checkpoint",
     default=None,
     type=click.Path(exists=True, file_okay=False, path_type=str),
     help="MMML checkpoint directory. [default: $MMML_MODEL, else the model `mmml-train default` installed]",
 )
-@click.option("--overwrite", is_flag=True, help="Discard earlier work for --out and start over.")
-@click.option(
+@_essential(
     "--transcripts",
     type=click.Path(exists=True, dir_okay=False, path_type=str),
     default=None,
     help="An earlier mmml-annotate output: its videos keep their utterances and are only re-scored (no ASR); "
     "other videos are transcribed as usual. ASR and utterance options not given are taken from it.",
 )
-# ASR
-@click.option(
-    "--asr-model",
-    default=_ASR.model,
-    help="faster-whisper model: a name (small, large-v3), a CTranslate2 directory, or packaged:<alias>.",
-)
-@click.option("--language", default=None, help="Spoken language code (e.g. en); default: detect per video.")
-@click.option("--compute-type", default=_ASR.compute_type, help="CTranslate2 compute type (int8, float16, ...).")
-@click.option("--beam-size", default=_ASR.beam_size, type=click.IntRange(1))
-@click.option("--asr-batch-size", default=_ASR.batch_size, type=click.IntRange(1), help="30 s windows per ASR batch.")
-@click.option(
-    "--asr-threads",
-    default=_ASR.cpu_threads,
-    type=click.IntRange(0),
-    help="CPU threads per ASR worker (0: the cores of the smallest node, at most 8).",
-)
-@click.option("--vad-threshold", default=_ASR.vad_threshold, type=click.FloatRange(0, 1))
-@click.option(
-    "--group-videos",
-    default=_ASR.group_videos,
-    type=click.IntRange(1),
-    help="Consecutive videos transcribed together, their speech sharing Whisper windows (1: each alone).",
-)
-@click.option(
-    "--group-mb",
-    default=_ASR.group_mb,
-    type=click.IntRange(1),
-    help="At most this many MB of input files per group (a larger file goes alone).",
-)
-# utterances
-@click.option(
-    "--max-utterance",
-    default=None,
-    type=click.FloatRange(0.5),
-    help="Longest utterance, seconds; never more than the model's audio limit, so that every second of "
-    "an utterance is scored. [default: the model's audio limit, at most 15]",
-)
-@click.option(
-    "--min-utterance", default=_SEG.min_seconds, type=click.FloatRange(0), help="Shorter fragments are merged."
-)
-@click.option(
-    "--pause", default=_SEG.pause_seconds, type=click.FloatRange(0), help="A pause this long ends an utterance."
-)
-# scoring
-@click.option(
-    "--score-batch-size", default=_SCORE.batch_size, type=click.IntRange(1), help="Utterances per MMML batch."
-)
-@click.option(
-    "--device",
-    default="auto",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    help="Device for ASR and scoring workers (auto: GPU workers when the cluster has GPUs).",
-)
-# engine
-@click.option(
-    "--ray-address",
-    default=None,
-    help="Join this Ray cluster (e.g. ray://host:10001 or host:6379); default: local Ray.",
-)
-@click.option("--num-cpus", default=None, type=click.IntRange(1), help="CPUs of the local Ray (default: all).")
-@click.option(
-    "--asr-workers",
-    default=None,
-    type=click.IntRange(1),
-    help="ASR workers. [default: as many as the cluster's cores (or GPUs) keep busy]",
-)
-@click.option(
-    "--score-workers",
-    default=_ENGINE.score_workers,
-    type=click.IntRange(1),
-    help="Scoring workers, each with its own model (more than 1 re-scores through Ray, never in this process).",
-)
-@click.option(
-    "--score-calls",
-    default=None,
-    type=click.IntRange(1),
-    help="Scoring calls each scoring worker runs side by side. [default: a CPU core each, at most 4; 1 on a GPU]",
-)
-@click.option(
-    "--demux-workers",
-    default=_ENGINE.demux_workers,
-    type=click.IntRange(1),
-    help="Groups of videos Ray decodes at once (a re-scoring in this process decodes one group at a time).",
-)
-@click.option("--asr-cpus", default=_ENGINE.asr_cpus, type=click.FloatRange(0), help="Logical CPUs per ASR worker.")
-@click.option("--score-cpus", default=_ENGINE.score_cpus, type=click.FloatRange(0))
-@click.option(
-    "--asr-gpus", default=None, type=click.FloatRange(0), help="GPUs per ASR worker (default: 0.5 if GPUs exist)."
-)
-@click.option(
-    "--score-gpus", default=None, type=click.FloatRange(0), help="GPUs per scoring worker (default: 0.5 if GPUs exist)."
-)
-@click.option(
-    "--object-store-mb",
-    default=_ENGINE.object_store_mb,
-    type=click.IntRange(64),
-    help="Memory budget for audio in flight between stages.",
-)
-@click.option(
-    "--timeout",
-    "timeout_s",
-    default=_ENGINE.demux_timeout_s,
-    type=click.FloatRange(1),
-    help="Decoding time limit per file, seconds.",
-)
-@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@_essential("--overwrite", is_flag=True, help="Discard earlier work for --out and start over.")
+@_declared_options
+@_essential("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, progress: bool, **options) -> None:
     """Annotate videos (files, folders searched recursively, or .txt manifests of paths) with sentiment scores.
 
@@ -211,43 +174,17 @@ def main(inputs: tuple[str, ...], out: Path, checkpoint: str, overwrite: bool, p
     sys.exit(summary.exit_code)
 
 
-def _config(checkpoint: str, o: dict) -> AnnotateConfig:
-    asr_device = score_device = o["device"]
-    return AnnotateConfig(
-        transcripts=str(Path(o["transcripts"]).absolute()) if o["transcripts"] else None,
-        score=ScoreOptions(checkpoint=checkpoint, batch_size=o["score_batch_size"], device=score_device),
-        asr=ASROptions(
-            model=o["asr_model"],
-            device=asr_device,
-            compute_type=o["compute_type"],
-            beam_size=o["beam_size"],
-            language=o["language"],
-            batch_size=o["asr_batch_size"],
-            cpu_threads=o["asr_threads"],
-            vad_threshold=o["vad_threshold"],
-            group_videos=o["group_videos"],
-            group_mb=o["group_mb"],
-        ),
-        segment=SegmentOptions(
-            max_seconds=o["max_utterance"] or utterance_limit(checkpoint),
-            min_seconds=o["min_utterance"],
-            pause_seconds=o["pause"],
-        ),
-        engine=EngineOptions(
-            ray_address=o["ray_address"],
-            num_cpus=o["num_cpus"],
-            asr_workers=o["asr_workers"],
-            score_workers=o["score_workers"],
-            score_calls=o["score_calls"],
-            demux_workers=o["demux_workers"],
-            asr_cpus=o["asr_cpus"],
-            score_cpus=o["score_cpus"],
-            asr_gpus=o["asr_gpus"],
-            score_gpus=o["score_gpus"],
-            object_store_mb=o["object_store_mb"],
-            demux_timeout_s=o["timeout_s"],
-        ),
-    )
+def _config(checkpoint: str, given: dict[str, Any]) -> AnnotateConfig:
+    """The run's config tree: every declared flag's value in the settings it sets."""
+    sections: dict[str, dict[str, Any]] = {section: {} for section in _SECTIONS}
+    for name, declared in _FLAGS.items():
+        for section, setting in declared.settings:
+            sections[section][setting] = given[name]
+    sections["score"]["checkpoint"] = checkpoint
+    if sections["segment"]["max_seconds"] is None:
+        sections["segment"]["max_seconds"] = utterance_limit(checkpoint)
+    transcripts = str(Path(given["transcripts"]).absolute()) if given["transcripts"] else None
+    return AnnotateConfig(transcripts=transcripts, **{s: options(**sections[s]) for s, options in _SECTIONS.items()})
 
 
 def _with_earlier_settings(config: AnnotateConfig, context: click.Context) -> AnnotateConfig:

@@ -28,20 +28,18 @@ class AnnotateConfig:
     transcripts: str | None = None  # an earlier output whose utterances are reused (`--transcripts`)
 
 
-# Settings that change no output value: free to differ between a run and its resumption.
-_NOT_RESULT = {
-    "score": {"checkpoint", "batch_size", "device", "torch_threads", "amp"},  # the checkpoint counts by content id
-    "asr": {"device", "cpu_threads", "batch_size", "group_videos", "group_mb"},  # grouping moves word times
-    # by Whisper's jitter at most (`pipelines.windows`), so `--transcripts` and resumption accept any grouping
-}
-
-
 def result_identity(config: AnnotateConfig, model_id: str) -> dict[str, Any]:
-    """What must match for rows of two runs to belong in one output."""
+    """What must match for rows of two runs to belong in one output: the settings declared `result=True`.
+
+    Settings that change no output value (`pipelines.options`) are free to
+    differ between a run and its resumption; the checkpoint counts by its
+    content id, not its path.
+    """
     identity: dict[str, Any] = {"model_id": model_id}
-    for section in ("score", "asr", "segment"):
-        values = to_dict(getattr(config, section))
-        identity[section] = {k: v for k, v in values.items() if k not in _NOT_RESULT.get(section, set())}
+    for section in ("score", "asr", "segment"):  # the engine's settings change no output value
+        options = getattr(config, section)
+        values = to_dict(options)
+        identity[section] = {f.name: values[f.name] for f in fields(options) if f.metadata.get("result", True)}
     return identity
 
 

@@ -46,11 +46,15 @@ def _not_an_output(path: str | os.PathLike[str], err: Exception) -> TranscriptsE
     return TranscriptsError(f"{path}: not an mmml-annotate output ({type(err).__name__}: {err})")
 
 
+# The config sections that decide what an output's utterances are: a re-annotation takes them from it.
+STORED_SECTIONS = ("asr", "segment")
+
+
 def stored_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The result-relevant `asr` and `segment` settings of the run that made an earlier output."""
     try:
         identity = read_metadata(path)["identity"]
-        return {section: identity[section] for section in ("asr", "segment")}
+        return {section: identity[section] for section in STORED_SECTIONS}
     except _UNREADABLE as err:
         raise _not_an_output(path, err) from err
 

@@ -26,6 +26,7 @@ from typing import Any
 import click
 import transformers
 
+from mmml.cli_help import GroupedCommand, option_in
 from mmml.config import FUSION_VARIANTS, preset
 
 from . import report
@@ -38,16 +39,34 @@ from .trainer import Runtime, evaluate_checkpoint, fit, resolve_device
 MODALITIES = {"text": "text-only", "audio": "audio-only", "text,audio": None, "audio,text": None}
 
 
+# Where `--help` lists an option: what every run needs first, then by subject.
+ESSENTIAL, MODEL, OPTIMISATION, DATA, RUNTIME = (
+    "Essential options",
+    "Model",
+    "Optimisation and loss",
+    "Training data",
+    "Runtime",
+)
+HELP_GROUPS = (ESSENTIAL, MODEL, OPTIMISATION, DATA, RUNTIME)
+_essential, _model, _optim, _data, _runtime_option = map(option_in, HELP_GROUPS)
+
+
+_POSITIVE = click.FloatRange(min=0, min_open=True)
+
+
+def _share(flag: str, help: str) -> Callable:
+    """A training-data option that is a share of rows, 0 to 1 (`training.composition`); none by default."""
+    return _data(flag, type=click.FloatRange(0, 1), help=f"{help} [default: 0]")
+
+
 def _common_options(command: Callable) -> Callable:
-    """Options shared by `fit` and `experiment`: data, encoders, optimisation, runtime."""
+    """Options shared by `fit` and `experiment`: data, encoders, optimisation, runtime.
+
+    They default to None: a value given overrides the saved `--config` or the
+    paper's preset, whose values the help states.
+    """
     options = [
-        click.option(
-            "--config",
-            "config_file",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="Start from a saved train_config.json; other options override it.",
-        ),
-        click.option(
+        _essential(
             "--data",
             multiple=True,
             help="Corpus directory (label.csv + Raw/ or wav/) or a label.csv file; repeat to train on "
@@ -56,19 +75,25 @@ def _common_options(command: Callable) -> Callable:
             "draw of N training clips each epoch), ':voices' (its neutral training clips lend their voice "
             "to other corpora's transcripts, see --voiced).",
         ),
-        click.option(
-            "--dataset",
-            type=click.Choice(list(DATASETS)),
-            help="Metric set of every --data without its own: sims for [-1, 1] labels, the MOSI set "
-            "otherwise. [default: custom]",
-        ),
-        click.option(
+        _essential(
             "--out",
             required=True,
             type=click.Path(file_okay=False, path_type=Path),
             help="Run directory; an interrupted run in it is resumed.",
         ),
-        click.option(
+        _essential(
+            "--config",
+            "config_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Start from a saved train_config.json; other options override it.",
+        ),
+        _essential(
+            "--dataset",
+            type=click.Choice(list(DATASETS)),
+            help="Metric set of every --data without its own: sims for [-1, 1] labels, the MOSI set "
+            "otherwise. [default: custom]",
+        ),
+        _essential(
             "--language",
             type=click.Choice(["en", "zh"]),
             default="en",
@@ -76,93 +101,78 @@ def _common_options(command: Callable) -> Callable:
             help="The paper's encoder pair for this language (en: RoBERTa-large + Data2Vec-audio; zh: Chinese "
             "RoBERTa + HuBERT; paper section 3.1).",
         ),
-        click.option("--text-encoder", help="Hub id, local directory or packaged: alias of the text encoder."),
-        click.option(
+        _essential(
+            "--text-encoder",
+            help="Hub id, local directory or packaged: alias of the text encoder. [default: the --language pair's]",
+        ),
+        _essential(
             "--audio-encoder",
             help="Hub id, local directory or packaged: alias of the audio encoder; or a hand-crafted feature "
             "encoder trained from scratch (paper Table 2): opensmile:eGeMAPSv02, opensmile:ComParE_2016 "
-            "(any openSMILE feature set), mel-cnn.",
+            "(any openSMILE feature set), mel-cnn. [default: the --language pair's]",
         ),
-        click.option("--fusion-layers", type=click.IntRange(min=1), help="Fusion layers. [default: 5]"),
-        click.option("--dropout", type=click.FloatRange(0, 1), help="Dropout of fusion and heads. [default: 0.3]"),
-        click.option(
-            "--max-tokens", type=click.IntRange(min=2), help="Text truncation in tokens. [default: 96 en, 64 zh]"
-        ),
-        click.option("--max-seconds", type=click.FloatRange(min=0.1), help="Audio truncation in seconds. [default: 6]"),
-        click.option("--loss", type=click.Choice(["mse", "l1"]), help="Regression loss. [default: mse]"),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="AdamW learning rate. [default: 1e-5]"),
-        click.option(
-            "--fusion-lr",
-            type=click.FloatRange(min=0, min_open=True),
-            help="Learning rate of the fusion network and heads. [default: --lr]",
-        ),
-        click.option(
+        _essential("--seeds", help="Comma-separated seeds. [default: 1111,1112,1113]"),
+        _essential("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        _model("--fusion-layers", type=click.IntRange(min=1), help="Fusion layers. [default: 5]"),
+        _model("--dropout", type=click.FloatRange(0, 1), help="Dropout of fusion and heads. [default: 0.3]"),
+        _model("--max-tokens", type=click.IntRange(min=2), help="Text truncation in tokens. [default: 96 en, 64 zh]"),
+        _model("--max-seconds", type=click.FloatRange(min=0.1), help="Audio truncation in seconds. [default: 6]"),
+        _optim("--loss", type=click.Choice(["mse", "l1"]), help="Regression loss. [default: mse]"),
+        _optim("--lr", type=_POSITIVE, help="AdamW learning rate. [default: 1e-5]"),
+        _optim("--fusion-lr", type=_POSITIVE, help="Learning rate of the fusion network and heads. [default: --lr]"),
+        _optim(
             "--lr-schedule",
             type=click.Choice(["constant", "linear"]),
             help="linear: learning rates fall to 0 at the end of --max-epochs. [default: constant]",
         ),
-        click.option("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay. [default: 0.01]"),
-        click.option("--batch-size", type=click.IntRange(min=1), help="Clips per batch. [default: 16]"),
-        click.option(
-            "--grad-accumulation", type=click.IntRange(min=1), help="Batches per optimiser step. [default: 1]"
-        ),
-        click.option("--max-epochs", type=click.IntRange(min=1), help="Upper bound on epochs. [default: 100]"),
-        click.option("--patience", type=click.IntRange(min=1), help="Early-stopping patience in epochs. [default: 8]"),
-        click.option(
-            "--max-grad-norm", type=click.FloatRange(min=0, min_open=True), help="Clip gradients to this norm."
-        ),
-        click.option("--seeds", help="Comma-separated seeds. [default: 1111,1112,1113]"),
-        click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only). [default: off]"),
-        click.option(
-            "--length-batching/--no-length-batching",
-            default=None,
-            help="Batch clips of similar length together. [default: on]",
-        ),
-        click.option(
+        _optim("--weight-decay", type=click.FloatRange(min=0), help="AdamW weight decay. [default: 0.01]"),
+        _optim("--batch-size", type=click.IntRange(min=1), help="Clips per batch. [default: 16]"),
+        _optim("--grad-accumulation", type=click.IntRange(min=1), help="Batches per optimiser step. [default: 1]"),
+        _optim("--max-epochs", type=click.IntRange(min=1), help="Upper bound on epochs. [default: 100]"),
+        _optim("--patience", type=click.IntRange(min=1), help="Early-stopping patience in epochs. [default: 8]"),
+        _optim("--max-grad-norm", type=_POSITIVE, help="Clip gradients to this norm. [default: no clipping]"),
+        _data(
             "--skip-bad-media",
             is_flag=True,
             default=None,
-            help="Leave out clips whose media is missing or undecodable, and report how many.",
+            help="Leave out clips whose media is missing or undecodable, and report how many. [default: refuse]",
         ),
-        click.option(
+        _data(
             "--trim-silence/--no-trim-silence",
             default=None,
             help="Cut training clips to their speech (Silero VAD), as annotation cuts utterances. [default: off]",
         ),
-        click.option(
+        _share(
             "--voiced",
-            type=click.FloatRange(0, 1),
-            help="Share of transcript-only training rows heard in a neutral voice of a ':voices' corpus "
-            "(targets: the transcript's label; the audio head the voice's). [default: 0]",
+            "Share of transcript-only training rows heard in a neutral voice of a ':voices' corpus "
+            "(targets: the transcript's label; the audio head the voice's).",
         ),
-        click.option(
+        _share(
             "--other-speakers",
-            type=click.FloatRange(0, 1),
-            help="Share of voiced rows whose lent voice is heard as another speaker's (pitch within ±4 semitones, "
-            "rate within ±15 %%). [default: 0]",
+            "Share of voiced rows whose lent voice is heard as another speaker's (pitch within ±4 semitones, "
+            "rate within ±15 %).",
         ),
-        click.option(
+        _share(
             "--emotional",
-            type=click.FloatRange(0, 1),
-            help="Share of voiced rows lent any voice of the ':voices' corpus, emotional ones included (targets: "
-            "fused and text the transcript's label, audio the voice's). [default: 0]",
+            "Share of voiced rows lent any voice of the ':voices' corpus, emotional ones included (targets: "
+            "fused and text the transcript's label, audio the voice's).",
         ),
-        click.option(
-            "--wordless",
-            type=click.FloatRange(0, 1),
-            help="Share of ':labels=audio' training rows trained with their words missing. [default: 0]",
-        ),
-        click.option(
+        _share("--wordless", "Share of ':labels=audio' training rows trained with their words missing."),
+        _share(
             "--augment",
-            type=click.FloatRange(0, 1),
-            help="Share of training clips heard through random recording conditions (room, telephone band, "
-            "noise, MP3, level). [default: 0]",
+            "Share of training clips heard through random recording conditions (room, telephone band, noise, "
+            "MP3, level).",
         ),
-        click.option(
+        _data(
             "--audio-cache", type=click.Path(file_okay=False), help="Decoded-audio cache. [default: $MMML_CACHE/audio]"
         ),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-        click.option("--quiet", is_flag=True, help="No progress bars."),
+        _runtime_option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only). [default: off]"),
+        _runtime_option(
+            "--length-batching/--no-length-batching",
+            default=None,
+            help="Batch clips of similar length together. [default: on]",
+        ),
+        _runtime_option("--quiet", is_flag=True, help="No progress bars."),
     ]
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
@@ -272,23 +282,17 @@ def cli() -> None:
     """Train and evaluate MMML (text + audio sentiment) on MMSA-layout corpora."""
 
 
-@cli.command("fit")
+@cli.command("fit", cls=GroupedCommand, groups=HELP_GROUPS)
 @_common_options
-@click.option(
+@_model(
     "--modalities",
     type=click.Choice(list(MODALITIES)),
     help="text or audio: single-modality baseline. [default: text,audio]",
 )
-@click.option("--variant", type=click.Choice(FUSION_VARIANTS), help="Fusion variant (paper 3.4). [default: fused]")
-@click.option(
-    "--fused-weight", type=click.FloatRange(min=0), help="Loss weight of the fused head (0 = off). [default: 1]"
-)
-@click.option(
-    "--text-weight", type=click.FloatRange(min=0), help="Loss weight of the text head (0 = off). [default: 1]"
-)
-@click.option(
-    "--audio-weight", type=click.FloatRange(min=0), help="Loss weight of the audio head (0 = off). [default: 1]"
-)
+@_model("--variant", type=click.Choice(FUSION_VARIANTS), help="Fusion variant (paper 3.4). [default: fused]")
+@_optim("--fused-weight", type=click.FloatRange(min=0), help="Loss weight of the fused head (0 = off). [default: 1]")
+@_optim("--text-weight", type=click.FloatRange(min=0), help="Loss weight of the text head (0 = off). [default: 1]")
+@_optim("--audio-weight", type=click.FloatRange(min=0), help="Loss weight of the audio head (0 = off). [default: 1]")
 def fit_command(**options: Any) -> None:
     """Train one configuration over every seed; resumable; writes summary.json and summary.md."""
     options["variant"] = _variant(options.pop("modalities"), options["variant"])
@@ -344,7 +348,7 @@ def evaluate_command(checkpoint: Path, out_file: Path | None, **options: Any) ->
     )
 
 
-@cli.command("experiment")
+@cli.command("experiment", cls=GroupedCommand, groups=HELP_GROUPS)
 @click.argument("name", type=click.Choice(list(EXPERIMENTS)))
 @_common_options
 def experiment_command(name: str, **options: Any) -> None:
