@@ -15,8 +15,8 @@ for _name, _value in OFFLINE_ENV.items():
 
 @pytest.fixture(scope="session")
 def tiny_backbones(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Directory with tiny random `text/` and `audio/` encoders (see `mmml.tiny`)."""
-    from mmml.tiny import tiny_model_config
+    """Directory with tiny random `text/` and `audio/` encoders (see `samples.tiny`)."""
+    from samples.tiny import tiny_model_config
 
     root = tmp_path_factory.mktemp("tiny_backbones")
     tiny_model_config(root)
@@ -26,7 +26,7 @@ def tiny_backbones(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete random `fused` MMML checkpoint."""
-    from mmml.tiny import build_tiny_checkpoint
+    from samples.tiny import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny_checkpoint") / "model")
 

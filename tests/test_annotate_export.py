@@ -15,7 +15,8 @@ from annotate.export import main, split_of
 from pipelines.demux import decode_audio
 from pipelines.discover import content_id
 from tests.annotate_corpus import GONE
-from training.dataset import CorpusError, find_media, read_corpus
+from tests.corpus_media import find_media
+from training.dataset import CorpusError, read_corpus
 
 
 def export(*args) -> tuple[int, str]:

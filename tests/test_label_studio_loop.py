@@ -18,7 +18,7 @@ import pytest
 from annotate.export import split_of, split_position
 from annotate.labelstudio import AUDIO, FLAGS, SENTIMENT, TRANSCRIPT, WORDS_WRONG
 from mmml.checkpoint import checkpoint_id
-from mmml.tiny import tiny_model_config
+from samples.tiny import tiny_model_config
 from tests import label_studio
 from tests.report_page import read_page
 from training.dataset import read_corpus

@@ -58,7 +58,7 @@ def test_round_trip_in_a_fresh_offline_process_gives_identical_scores(tiny_check
 
 
 def test_saved_trained_weights_are_restored_exactly(tiny_backbones: Path, tmp_path: Path) -> None:
-    from mmml.tiny import tiny_model_config
+    from samples.tiny import tiny_model_config
 
     config = tiny_model_config(tiny_backbones, "fused+concat")
     model = MMML.from_config(config)

@@ -22,9 +22,9 @@ from mmml.frame_features import FeatureStandardiser, FrameFeatureEncoder, FrameF
 from mmml.mel_cnn import mel_frames, output_frames
 from mmml.model import MMML
 from mmml.preprocessing import Preprocessor
-from mmml.tiny import tiny_model_config
 from pipelines.options import ScoreOptions
 from pipelines.score import load_scorer, score
+from samples.tiny import tiny_model_config
 
 ENCODERS = ["opensmile:eGeMAPSv02", "opensmile:ComParE_2016", "mel-cnn"]
 

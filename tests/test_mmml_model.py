@@ -12,7 +12,7 @@ from mmml.config import FUSION_VARIANTS, ModelConfig
 from mmml.losses import multi_loss
 from mmml.model import MMML
 from mmml.preprocessing import Preprocessor
-from mmml.tiny import tiny_model_config
+from samples.tiny import tiny_model_config
 
 TEXTS = ["I loved it", "the worst film I have seen, boring and far too long, what a waste", "okay"]
 
@@ -155,7 +155,7 @@ def test_multi_loss_is_the_weighted_sum_of_head_losses() -> None:
 
 def test_hubert_audio_encoder_works_like_data2vec(tiny_backbones: Path, tmp_path: Path) -> None:
     """Any wav2vec2-family encoder fits: a HuBERT (group-norm front end) scores padding-invariantly too."""
-    from mmml.tiny import build_tiny_audio_encoder
+    from samples.tiny import build_tiny_audio_encoder
 
     config = tiny_model_config(tiny_backbones, "fused")
     config.audio.name_or_path = str(build_tiny_audio_encoder(tmp_path / "hubert", kind="hubert"))

@@ -20,8 +20,8 @@ from mmml.config import AudioEncoderConfig, FusionConfig, ModelConfig
 from mmml.encoders import encode_audio, encoder_directory, load_encoder
 from mmml.model import MMML
 from mmml.preprocessing import Preprocessor
-from mmml.tiny import build_tiny_audio_encoder, tiny_model_config
 from pipelines.demux import decode_audio
+from samples.tiny import build_tiny_audio_encoder, tiny_model_config
 from tests.media import speak
 
 

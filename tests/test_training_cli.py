@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mmml.tiny import tiny_model_config
+from samples.tiny import tiny_model_config
 from tests.mmsa_corpus import corpus_rows, write_label_csv
 from tests.shared_data import shared
 from training.cli import main

@@ -12,7 +12,7 @@ import torch
 
 from mmml.model import MMML
 from mmml.preprocessing import Preprocessor
-from mmml.tiny import tiny_model_config
+from samples.tiny import tiny_model_config
 from tests.mmsa_corpus import corpus_rows, write_label_csv
 from training.augment import Degrader, another_speaker
 from training.composition import compose_training, neutral_voices

@@ -18,13 +18,14 @@ import torch
 from mmml.losses import multi_loss
 from mmml.model import MMML, Scores
 from mmml.preprocessing import Preprocessor
-from mmml.tiny import tiny_model_config
+from samples.tiny import tiny_model_config
+from tests.corpus_media import find_media
 from tests.mmsa_corpus import corpus_rows, write_label_csv
 from tests.shared_data import shared
 from training.batching import epoch_members
 from training.cli import parse_corpus
 from training.config import CorpusConfig, DataConfig, OptimConfig, TrainConfig
-from training.dataset import find_media, read_corpus
+from training.dataset import read_corpus
 from training.examples import Example, collate, prepare_examples
 from training.trainer import Runtime, fit
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.corpus_media import find_media
 from tests.mmsa_corpus import COLUMNS, corpus_rows, write_label_csv
 from tests.shared_data import shared
-from training.dataset import CorpusError, find_media, locate_label_file, read_corpus
+from training.dataset import CorpusError, locate_label_file, read_corpus
 
 
 def test_per_modality_labels_feed_their_heads(tmp_path: Path) -> None:

@@ -19,13 +19,14 @@ import torch
 
 from mmml.checkpoint import load_checkpoint
 from mmml.metrics import mosi_metrics
-from mmml.tiny import tiny_model_config
 from pipelines.demux import decode_audio
+from samples.tiny import tiny_model_config
+from tests.corpus_media import find_media
 from tests.media import truncate
 from training import trainer
 from training.config import CorpusConfig, DataConfig, EarlyStopConfig, OptimConfig, TrainConfig, config_dict
-from training.dataset import CorpusError, find_media, read_corpus
-from training.trainer import RunError, Runtime, fit
+from training.dataset import CorpusError, read_corpus
+from training.trainer import RunDirectoryError, Runtime, fit
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +152,7 @@ def test_a_finished_run_is_not_trained_again_and_other_settings_are_refused(trai
     messages: list[str] = []
     fit(config, trained, quiet(messages))
     assert messages == ["seed 1: already finished (" + str(trained / "seed-1" / "result.json") + ")"]
-    with pytest.raises(RunError, match="different configuration"):
+    with pytest.raises(RunDirectoryError, match="different configuration"):
         fit(replace(config, optim=replace(config.optim, lr=1e-4)), trained, quiet())
 
 

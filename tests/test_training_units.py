@@ -114,7 +114,7 @@ def test_linear_schedule_falls_to_zero_over_the_whole_run() -> None:
 
 def test_new_layers_get_their_own_learning_rate(tiny_backbones: Path) -> None:
     from mmml.model import MMML
-    from mmml.tiny import tiny_model_config
+    from samples.tiny import tiny_model_config
 
     model = MMML.from_config(tiny_model_config(tiny_backbones))
     optimizer = make_optimizer(model, TrainConfig(optim=OptimConfig(lr=1e-5, fusion_lr=1e-3)))

@@ -37,8 +37,12 @@ class CorpusError(ValueError):
 
 
 @dataclass(frozen=True)
-class Clip:
-    """One labelled utterance. `line` is its line in label.csv, for error messages."""
+class Labelled:
+    """What a label.csv row says of a clip: which it is, its words and each modality's label.
+
+    `Clip` adds where the row sits in its label file; a row of a corpus being
+    written adds the media file it will hold instead.
+    """
 
     video_id: str
     clip_id: str
@@ -46,12 +50,18 @@ class Clip:
     label: float
     label_text: float
     label_audio: float
-    split: str
-    line: int
 
     @property
     def key(self) -> str:
         return f"{self.video_id}/{self.clip_id}"
+
+
+@dataclass(frozen=True)
+class Clip(Labelled):
+    """One labelled utterance of a corpus. `line` is its line in label.csv, for error messages."""
+
+    split: str
+    line: int
 
     def targets(self) -> dict[str, float]:
         """Regression target of each head (paper 3.3)."""
@@ -206,11 +216,6 @@ class MediaIndex:
                 grouped.setdefault(path.stem, []).append(path)
             self._stems[directory] = grouped
         return self._stems[directory]
-
-
-def find_media(root: Path, clip: Clip) -> Path | None:
-    """One clip's media file (`MediaIndex.find`); to look up many clips, keep one `MediaIndex`."""
-    return MediaIndex(root).find(clip)
 
 
 def _listing(directory: Path) -> list[Path]:

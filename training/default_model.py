@@ -24,6 +24,7 @@ The default lives in `$MMML_CACHE/models/default` (`mmml.packaged.default_model`
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from mmml.packaged import installed_default_dir
 from .config import Composition, CorpusConfig, DataConfig, EarlyStopConfig, OptimConfig, TrainConfig
 from .trainer import Runtime, fit
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_DIR_ENV = "MMML_DATA_DIR"
 RECIPE_SEEDS: tuple[int, ...] = (1111,)
 # Sized for two CPU cores: an epoch is all of MOSI's training transcripts, a fresh draw of MOSEI's
 # and of RAVDESS's training clips; a RAVDESS clip costs ten times a transcript (Whisper fine-tuning).
@@ -52,9 +53,25 @@ AUGMENT = 0.5
 LICENCE = "CC BY-NC-SA 4.0 (trained on RAVDESS); CMU-MOSI/MOSEI labels are for research use"
 
 
-def default_recipe(data_dir: Path = SHARED_DATA, seeds: tuple[int, ...] = RECIPE_SEEDS) -> TrainConfig:
-    """The default model's training configuration over the corpora in `data_dir`."""
-    data_dir = Path(data_dir)
+def data_folder(given: Path | None = None) -> Path:
+    """The folder holding the recipe's corpora: `given` (`--data-dir`), else `$MMML_DATA_DIR`, else `../shared/data`.
+
+    The last is found from the working directory, not from this file: an
+    installed package has no checkout around it, and CI and the README run
+    from a checkout's root, beside `../shared`.
+    """
+    folder = Path(given or os.environ.get(DATA_DIR_ENV) or Path("../shared/data").resolve())
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder}: no such folder for the default model's data (mosi_label.csv, mosei_label_trainvalid.csv, "
+            f"ravdess/); pass --data-dir DIR or set {DATA_DIR_ENV}=DIR"
+        )
+    return folder
+
+
+def default_recipe(data_dir: Path | None = None, seeds: tuple[int, ...] = RECIPE_SEEDS) -> TrainConfig:
+    """The default model's training configuration over the corpora in `data_dir` (`data_folder`)."""
+    data_dir = data_folder(data_dir)
     corpora = (
         CorpusConfig(str(data_dir / "mosi_label.csv"), dataset="mosi"),
         CorpusConfig(str(data_dir / "mosei_label_trainvalid.csv"), dataset="mosei", per_epoch=MOSEI_PER_EPOCH),
@@ -107,7 +124,7 @@ def best_seed_checkpoint(summary: dict) -> Path:
 
 
 def train_default(
-    out: Path, runtime: Runtime, data_dir: Path = SHARED_DATA, seeds: tuple[int, ...] = RECIPE_SEEDS
+    out: Path, runtime: Runtime, data_dir: Path | None = None, seeds: tuple[int, ...] = RECIPE_SEEDS
 ) -> Path:
     """Train the recipe into `out` (resumable) and install its best seed as the default; returns where it lives."""
     summary = fit(default_recipe(data_dir, seeds), out, runtime)

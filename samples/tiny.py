@@ -1,4 +1,4 @@
-"""Tiny random backbones, built offline in a second, for tests and the demo.
+"""Tiny random backbones, built offline in a second, for the tests and the benchmarks.
 
 They are real Hugging Face models (RoBERTa with a byte-level BPE tokenizer
 trained on the spot, Data2Vec-audio with a Wav2Vec2 feature extractor, or a
@@ -26,7 +26,7 @@ from transformers import (
 )
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from .config import SAMPLE_RATE, AudioEncoderConfig, FusionConfig, FusionVariant, ModelConfig, TextEncoderConfig
+from mmml.config import SAMPLE_RATE, AudioEncoderConfig, FusionConfig, FusionVariant, ModelConfig, TextEncoderConfig
 
 HIDDEN = 32
 _SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -95,15 +95,9 @@ def build_tiny_audio_encoder(directory: Path, seed: int = 0, kind: str = "data2v
 
 def _build_tiny_whisper(directory: Path, seed: int) -> Path:
     """Whisper's real front end (80 log-mel bins, 10 ms hop, stride-2 conv) under a 2-layer, 32-wide encoder."""
+    # Only the encoder is saved: the decoder's shape in the config is never built.
     config = WhisperConfig(
-        d_model=HIDDEN,
-        encoder_layers=2,
-        encoder_attention_heads=4,
-        encoder_ffn_dim=64,
-        decoder_layers=1,
-        decoder_attention_heads=4,
-        decoder_ffn_dim=64,
-        max_source_positions=1500,
+        d_model=HIDDEN, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=64, max_source_positions=1500
     )
     torch.manual_seed(seed)
     WhisperEncoder(config).save_pretrained(str(directory))
@@ -133,9 +127,9 @@ def tiny_model_config(directory: Path, variant: FusionVariant = "fused", seed: i
 
 def build_tiny_checkpoint(directory: Path, variant: FusionVariant = "fused", seed: int = 0) -> Path:
     """A complete random MMML checkpoint in `directory`, loadable with `load_checkpoint`."""
-    from .checkpoint import save_checkpoint
-    from .model import MMML
-    from .preprocessing import Preprocessor
+    from mmml.checkpoint import save_checkpoint
+    from mmml.model import MMML
+    from mmml.preprocessing import Preprocessor
 
     with tempfile.TemporaryDirectory() as backbones:
         config = tiny_model_config(Path(backbones), variant, seed)

@@ -1,7 +1,7 @@
 """Development sets for what the fused score must do on voices the model never heard, and how to judge them.
 
 Each set is an ordinary corpus in the MMSA layout (`label.csv`, `wav/<video_id>/<clip_id>.*`, every clip in
-the test split), so `mmml-train evaluate` reads it too; `python -m training.devsets compare` scores every head
+the test split), so `mmml-train evaluate` reads it too; `python -m samples.devsets compare` scores every head
 of several checkpoints (seeds) on one and prints mean ± std, as `training/RESULTS.md` shows them.
 
 - `spoken`: CMU-MOSEI **valid** sentences (the test split is withheld) read aloud by several espeak-ng
@@ -15,7 +15,9 @@ of several checkpoints (seeds) on one and prints mean ± std, as `training/RESUL
   ffmpeg (not by the augmentation library the model trains with): white noise at 10 dB SNR, a G.711
   telephone line (300-3400 Hz, 8 kHz mu-law) and MP3 at 32 kbit/s.
 
-Synthetic voices appear here only, never in the default model's training data.
+Synthetic voices appear here only, never in the default model's training data. Checkout-only, like the rest
+of `samples`: the sets are made with espeak-ng, which the installed tool does not need, from the default
+model's corpora (`--data-dir`, as for `mmml-train default`).
 """
 
 from __future__ import annotations
@@ -35,13 +37,13 @@ import numpy as np
 from mmml.config import SAMPLE_RATE
 from mmml.metrics import mosi_metrics
 from pipelines.demux import decode_audio
-from samples.media import speak
+from training import report
+from training.dataset import Clip, Labelled, MediaIndex, read_corpus
+from training.default_model import DATA_DIR_ENV, data_folder
+from training.trainer import Runtime, head_metrics, resolve_device, score_split, targets, usable
 
-from . import report
-from .dataset import Clip, MediaIndex, read_corpus
-from .trainer import Runtime, head_metrics, resolve_device, score_split, targets, usable
+from .media import speak
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # (espeak-ng voice, words per minute): accents, a female variant and speaking rates apart.
 SPOKEN_VOICES: tuple[tuple[str, int], ...] = (("en-us", 150), ("en-gb-scotland", 165), ("en-us+f3", 140))
 TEST_ACTORS: tuple[str, ...] = ("actor_08", "actor_16")
@@ -49,15 +51,9 @@ COLUMNS = ("video_id", "clip_id", "text", "label", "label_T", "label_A", "mode")
 
 
 @dataclass(frozen=True)
-class Row:
-    """One clip of a development set: its audio file, its transcript and each modality's label."""
+class Row(Labelled):
+    """One clip of a development set: its transcript, each modality's label and the audio file it is heard as."""
 
-    video_id: str
-    clip_id: str
-    text: str
-    label: float
-    label_text: float
-    label_audio: float
     media: Path
 
 
@@ -183,8 +179,9 @@ def test_voices(ravdess: Path) -> list[tuple[Clip, Path]]:
     return voices  # type: ignore[return-value]
 
 
-def build(out: Path, data_dir: Path = SHARED_DATA, sentences: int = 200, seed: int = 0) -> dict[str, Path]:
+def build(out: Path, data_dir: Path | None = None, sentences: int = 200, seed: int = 0) -> dict[str, Path]:
     """Every development set under `out` (one corpus per set); sets already built are kept."""
+    data_dir = data_folder(data_dir)
     mosei = read_corpus(data_dir / "mosei_label_trainvalid.csv").split("valid")
     readable = readable_sentences(mosei)
     chosen = random.Random(seed).sample(readable, min(sentences, len(readable)))
@@ -257,10 +254,15 @@ def devsets_cli() -> None:
 
 @devsets_cli.command("build")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=SHARED_DATA)
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The default model's data folder (mosei_label_trainvalid.csv, ravdess/).",
+    show_default=f"${DATA_DIR_ENV}, else ../shared/data",
+)
 @click.option("--sentences", type=click.IntRange(min=2), default=200, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def build_command(out: Path, data_dir: Path, sentences: int, seed: int) -> None:
+def build_command(out: Path, data_dir: Path | None, sentences: int, seed: int) -> None:
     """Build every development set under OUT (spoken, mismatched, conflict, degraded RAVDESS test actors)."""
     for name, path in build(out, data_dir, sentences, seed).items():
         click.echo(f"{name}: {path} ({len(read_corpus(path).clips)} clips)")

@@ -9,8 +9,7 @@ import pytest
 
 from mmml.config import SAMPLE_RATE
 from pipelines.demux import decode_audio
-from training.dataset import Clip, read_corpus
-from training.devsets import (
+from samples.devsets import (
     Row,
     add_noise,
     conflict_rows,
@@ -19,6 +18,7 @@ from training.devsets import (
     mismatched_rows,
     write_corpus,
 )
+from training.dataset import Clip, read_corpus
 
 
 def clip(video: str, n: int, label: float, *, audio: float | None = None) -> Clip:
