@@ -20,9 +20,11 @@ deletes it and starts over.
 Re-annotating with a retrained model need not transcribe again: with
 `config.transcripts` (an earlier output made with the same ASR and
 utterance settings, which is checked), the videos found in it keep their
-utterances and are only decoded and scored (`pipelines.transcripts`); when
-that is all there is to do and no cluster is asked for, it happens in this
-process, without Ray (`pipelines.local`).
+utterances and are only decoded and scored (`pipelines.transcripts`).
+
+Where no cluster is asked for and Ray would bring nothing (a re-scoring, or
+a machine that runs one ASR worker on its CPU), the run happens in this
+process, without Ray (`pipelines.local`; `--engine` decides otherwise).
 
 Exit status (`RunSummary.exit_code`): 0 when every input was annotated, 1 when
 any input failed (see the errors file). A silent file, or one whose audio has
@@ -47,6 +49,7 @@ from mmml.atomic import write_text_atomic
 from mmml.config import to_dict
 from mmml.integrity import audio_seconds, checkpoint_id, text_languages, verify_checkpoint
 from pipelines import engine, local
+from pipelines.collecting import VideoResult
 from pipelines.discover import Missing, Video, discover
 from pipelines.options import SegmentOptions
 from pipelines.transcripts import TranscriptsError, stored_settings, stored_utterances
@@ -106,7 +109,7 @@ class RunSummary:
         return 1 if self.failed else 0
 
 
-Progress = Callable[[engine.VideoResult], None]
+VideoCallback = Callable[[VideoResult], None]
 
 
 def annotate(
@@ -115,7 +118,7 @@ def annotate(
     config: AnnotateConfig,
     *,
     overwrite: bool = False,
-    progress: Callable[[int, int], Progress] | None = None,
+    progress: Callable[[int, int], VideoCallback] | None = None,
 ) -> RunSummary:
     """Annotate every media file `inputs` name into `out`; resume earlier work unless `overwrite`.
 
@@ -166,11 +169,13 @@ def annotate(
     )
 
 
-def _results(todo: list[Video], config: AnnotateConfig, transcripts: dict[str, str]) -> Iterator[engine.VideoResult]:
-    """Each video's result as it completes: from the Ray pipeline, or re-scored in this process where that is all
-    there is to do on this machine (`pipelines.local.runs_here`)."""
-    if local.runs_here(config.engine, todo, transcripts):
-        yield from local.rescore(todo, config.asr, config.score, config.engine, transcripts)
+def _results(todo: list[Video], config: AnnotateConfig, transcripts: dict[str, str]) -> Iterator[VideoResult]:
+    """Each video's result as it completes: from the Ray pipeline, or from this process alone where a private Ray
+    would only add its start and shutdown (`pipelines.local.runs_here`)."""
+    if config.engine.mode == "here" and (config.engine.ray_address or config.engine.score_workers > 1):
+        raise RunError("--engine here runs without Ray: it cannot take --ray-address or several --score-workers")
+    if local.runs_here(config.engine, todo, transcripts, config.asr, config.score):
+        yield from local.run_here(todo, config.asr, config.segment, config.score, config.engine, transcripts)
         return
     try:
         with engine.ray_session(config.engine):
@@ -230,14 +235,13 @@ def _check_transcript_settings(path: str, identity: dict[str, Any]) -> None:
         settings = stored_settings(path)
     except TranscriptsError as err:
         raise RunError(f"--transcripts: {err}") from err
-    wanted = {section: identity[section] for section in settings}
-    if settings != wanted:
-        changed = sorted(_differences(settings, wanted))
-        raise RunError(
-            f"--transcripts: {path} was made with other ASR or utterance settings ({', '.join(changed)}); "
-            "its utterances would not be this run's. Options left out take the earlier run's values and a given "
-            "one must match them; or drop --transcripts."
-        )
+    _refuse_differences(
+        settings,
+        {section: identity[section] for section in settings},
+        f"--transcripts: {path} was made with other ASR or utterance settings",
+        "its utterances would not be this run's. Options left out take the earlier run's values and a given "
+        "one must match them; or drop --transcripts.",
+    )
 
 
 def _stored_utterances(path: str, videos: list[Video]) -> dict[str, str]:
@@ -253,20 +257,24 @@ def _prepare_work_dir(paths: RunPaths, config: AnnotateConfig, identity: dict[st
     if overwrite:
         shutil.rmtree(paths.work, ignore_errors=True)
     if state.is_file():
-        previous = json.loads(state.read_text())["identity"]
-        if previous != identity:
-            changed = sorted(_differences(previous, identity))
-            raise RunError(
-                f"{paths.work} holds a run with different settings ({', '.join(changed)}); "
-                "its rows cannot be mixed with this run's. Re-run with --overwrite to start over, "
-                "or choose another --out."
-            )
+        _refuse_differences(
+            json.loads(state.read_text())["identity"],
+            identity,
+            f"{paths.work} holds a run with different settings",
+            "its rows cannot be mixed with this run's. Re-run with --overwrite to start over, or choose another --out.",
+        )
     paths.work.mkdir(parents=True, exist_ok=True)
     for leftover in paths.work.rglob(".*.partial"):  # a killed run's unfinished writes
         leftover.unlink(missing_ok=True)
     write_text_atomic(
         json.dumps({"identity": identity, "config": to_dict(config)}, indent=2, sort_keys=True) + "\n", state
     )
+
+
+def _refuse_differences(old: dict[str, Any], new: dict[str, Any], what: str, remedy: str) -> None:
+    """Refuse settings that must match and do not: a `RunError` saying `what`, each setting that differs, `remedy`."""
+    if old != new:
+        raise RunError(f"{what} ({', '.join(sorted(_differences(old, new)))}); {remedy}")
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -278,7 +286,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
             yield f"{prefix}{key}: {a!r} -> {b!r}"
 
 
-def _persist(paths: RunPaths, result: engine.VideoResult) -> None:
+def _persist(paths: RunPaths, result: VideoResult) -> None:
     """One atomic part per finished video: the unit of resumption."""
     video_id = result.video.video_id
     if result.error is None:

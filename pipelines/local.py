@@ -1,27 +1,27 @@
-"""Re-scoring in this process: stored utterances cut from their files and scored here, no Ray.
+"""Annotation in this process alone, no Ray: a run one machine does with one ASR worker.
 
-    groups ─ demux_group ─ cut_stored ─▶ rows ─ batches ─ Score (calls side by side) ─▶ driver
-             one decoding thread, bounded queue        one model, threads
+    groups ─ demux_group ─ Transcribe (or cut_stored) ─▶ rows ─ batches ─ Score (calls side by side) ─▶ driver
+             one background thread, bounded queue                  one model, threads
 
-A re-annotation (`--transcripts` for every video) runs no Whisper: what is
-left is decoding, cutting and scoring, which one machine does alone. Starting
-a private Ray for that costs more than the work on a small corpus (its
-start, Ray Data's actor start, its shutdown: a re-run of 20 minutes of
-audio took 21.8 s through Ray and 12.2 s here, on 2 cores), so a run that
-would start its own local Ray only to re-score (`runs_here`) runs the same
-Ray-free stages of `pipelines.engine` here instead. The checkpoint loads in a thread while the
-first files decode; scoring calls run side by side on the one model, as
-many as a Ray scoring worker runs (`pipelines.engine.sized`), each of up to
-`CALL_ROWS` utterances (`call_size`). A run that joins a
-cluster, finds Ray already running in its process, or asks for several
-scoring workers keeps Ray.
+On a machine the Ray pipeline would give one ASR worker (up to `ASR_THREADS`
+cores, no GPU), Ray buys nothing but costs its start, Ray Data's actor
+start and its shutdown: about 10 s of a run, which on a few recordings is a
+third of the time. So a run that would start its own local Ray for that
+(`runs_here`) runs the same stages of `pipelines.engine` here instead:
+decoding, Whisper (the same lanes the ASR worker would run,
+`pipelines.sizing.sized`) and the segmenter in one background thread, the
+scoring calls beside it on one model, as many as a Ray scoring worker runs.
+A re-annotation (`--transcripts` for every video) runs no Whisper and always
+runs here. A run that joins a cluster, finds Ray already running in its
+process, asks for several scoring workers, or is told `--engine ray`, keeps
+Ray. The checkpoint loads in a thread while the first files decode.
 
 Memory stays bounded as in the Ray pipeline: one group of videos is decoded
-at a time, cutting runs at most `ROWS_AHEAD` utterances ahead of the calls
-(each a copy, not a view holding its group's waveform), one call more than
-there are threads is submitted at a time, and a long
-recording streams its stored utterances a few at a time
-(`pipelines.engine.cut_stored`).
+at a time, the background thread runs at most `ROWS_AHEAD` utterances ahead
+of the calls (each a copy, not a view holding its group's waveform), one
+call more than there are threads is submitted at a time, and a long
+recording is heard, or its stored utterances cut, a part at a time
+(`pipelines.parts`).
 """
 
 from __future__ import annotations
@@ -40,69 +40,97 @@ from typing import Any
 
 import numpy as np
 
+from .collecting import VideoResult, collected
 from .discover import Video
-from .engine import (
-    Collector,
-    Score,
-    VideoResult,
-    check_gpus,
-    cut_stored,
-    demux_group,
-    group_items,
-    scoring_device,
-    sized,
-)
-from .options import ASROptions, EngineOptions, ScoreOptions
+from .engine import Score, Transcribe, check_gpus, cut_stored, demux_group
+from .grouping import group_items
+from .options import ASROptions, EngineOptions, ScoreOptions, SegmentOptions
+from .sizing import scoring_device, sized
 
 ROWS_AHEAD = 64  # utterances cut ahead of scoring: at most 64 x --max-utterance (under 125 MiB at 30 s)
 # Most utterances in one scoring call (unless one pass, --score-batch-size, holds more). A call sorts its utterances
 # by length and cuts them into passes (`pipelines.score.length_batches`); the more it holds, the fuller its passes:
-# 245 utterances, two calls side by side on 2 cores, 5.6-5.9 s in calls of 16, 5.0-5.3 s in calls of 32 to 64.
-# With one call more than threads submitted, at most (calls + 1) x 64 + ROWS_AHEAD utterances are held at once:
-# 3 x 64 + 64 = 256 on 2 cores, under 250 MiB even if every one were 15 s long.
+# calls of 32 to 64 utterances score about 10% faster than calls of 16. With one call more than threads submitted,
+# at most (calls + 1) x 64 + ROWS_AHEAD utterances are held at once: with two calls, 3 x 64 + 64 = 256, under
+# 250 MiB even if every one were 15 s long.
 CALL_ROWS = 64
 
 
-def runs_here(engine: EngineOptions, videos: Sequence[Video], transcripts: Mapping[str, str]) -> bool:
-    """Whether a run re-scores in this process: every video has stored utterances and no Ray is asked for.
+def runs_here(
+    engine: EngineOptions,
+    videos: Sequence[Video],
+    transcripts: Mapping[str, str],
+    asr: ASROptions = ASROptions(),
+    scoring: ScoreOptions = ScoreOptions(),
+) -> bool:
+    """Whether a run goes through this process alone (`--engine`; see the module docstring for `auto`).
 
-    Ray is asked for by `--ray-address`, by `RAY_ADDRESS` (set inside a Ray
-    job), by a Ray the caller already started in this process, or by
-    several scoring workers (`--score-workers`, e.g. one per GPU), which
-    are Ray's to place.
+    Ray is asked for by `--engine ray`, `--ray-address`, `RAY_ADDRESS` (set
+    inside a Ray job), a Ray the caller already started in this process, or
+    several scoring workers (`--score-workers`, e.g. one per GPU), which are
+    Ray's to place. Otherwise a re-scoring always runs here, and a run that
+    needs Whisper does when this machine, sized as the Ray pipeline would
+    size it, runs one ASR worker on its CPU: then a private Ray would only
+    add its start, its actors' start and its shutdown to the same work.
     """
+    if engine.mode != "auto":
+        return engine.mode == "here"
     ray = sys.modules.get("ray")  # never imported: certainly not running
     ray_running = ray is not None and ray.is_initialized()
     wants_ray = engine.ray_address or os.environ.get("RAY_ADDRESS") or ray_running or engine.score_workers > 1
-    return not wants_ray and all(v.video_id in transcripts for v in videos)
+    if wants_ray:
+        return False
+    if all(v.video_id in transcripts for v in videos):
+        return True
+    return _one_cpu_worker(asr, scoring, engine)
 
 
-def rescore(
+def _one_cpu_worker(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions) -> bool:
+    """Whether this machine, sized as the Ray pipeline sizes a cluster, runs one ASR worker and no GPU."""
+    if "cuda" in (asr.device, scoring.device):
+        return False
+    if asr.device == "auto" or scoring.device == "auto":
+        import ctranslate2  # the ASR stage imports it anyway; torch would cost more to ask
+
+        if ctranslate2.get_cuda_device_count() > 0:
+            return False
+    _, _, sized_engine = sized(asr, scoring, engine, [_this_machine(engine, gpus=0)])
+    return sized_engine.asr_workers == 1
+
+
+def run_here(
     videos: list[Video],
     asr: ASROptions,
+    segment: SegmentOptions,
     scoring: ScoreOptions,
     engine: EngineOptions,
     transcripts: Mapping[str, str],
 ) -> Iterator[VideoResult]:
-    """Score `videos`' stored utterances (`transcripts`: video_id -> stored utterances) here, yielding each video
-    as soon as it is complete, like `pipelines.engine.run`."""
-    by_id = {v.video_id: v for v in videos}
-    collector = Collector()
+    """Annotate `videos` in this process, yielding each video as soon as it is complete, like `pipelines.engine.run`.
+
+    `transcripts` maps a video_id to its stored utterances: those videos skip Whisper.
+    """
+    needs_asr = not all(v.video_id in transcripts for v in videos)
     with contextlib.ExitStack() as cleanup:  # on failure or Ctrl-C: stop decoding, drop queued batches, no waiting
         loading = ThreadPoolExecutor(max_workers=1)
         cleanup.callback(loading.shutdown, wait=False, cancel_futures=True)
-        ready = loading.submit(_load_scorer, asr, scoring, engine)  # imports torch while the first files decode
-        rows = _Ahead(_stored_rows(group_items(videos, asr, transcripts), engine.demux_timeout_s), ROWS_AHEAD)
+        # torch imports and the checkpoint loads while the first files decode (and Whisper loads)
+        ready = loading.submit(_load_scorer, asr, scoring, engine, needs_asr)
+        items = group_items(videos, asr, transcripts)
+        if needs_asr:
+            heard = _heard_rows(items, _sized_asr(asr, scoring, engine), segment, engine.demux_timeout_s)
+        else:
+            heard = _stored_rows(items, engine.demux_timeout_s)
+        rows = _Ahead(heard, ROWS_AHEAD)
         cleanup.callback(rows.close)
         scorer, calls = ready.result()
-        size = call_size(_stored_count(videos, transcripts, calls * CALL_ROWS), calls, scoring.batch_size)
+        # Beside Whisper, utterances come a few at a time: calls of one pass score them as they come.
+        utterances = scoring.batch_size if needs_asr else _stored_count(videos, transcripts, calls * CALL_ROWS)
+        size = call_size(utterances, calls, scoring.batch_size)
         pool = ThreadPoolExecutor(max_workers=calls)
         cleanup.callback(pool.shutdown, cancel_futures=True)
-        for scored in _as_scored(pool, scorer, _batches(rows, size), ahead=calls + 1):
-            for row in scored:
-                result = collector.add(row, by_id[row["video_id"]])
-                if result is not None:
-                    yield result
+        scored = _as_scored(pool, scorer, _batches(rows, size), ahead=calls + 1)
+        yield from collected(itertools.chain.from_iterable(scored), videos)
 
 
 def call_size(utterances: int, calls: int, batch_size: int) -> int:
@@ -123,7 +151,17 @@ def _stored_count(videos: Iterable[Video], transcripts: Mapping[str, str], enoug
     return count
 
 
-def _load_scorer(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions) -> tuple[Score, int]:
+def _this_machine(engine: EngineOptions, gpus: float) -> dict[str, float]:
+    return {"CPU": float(engine.num_cpus or os.cpu_count() or 1), "GPU": gpus}
+
+
+def _sized_asr(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions) -> ASROptions:
+    """The ASR options of the one worker this machine runs (its decoding lanes), on its CPU."""
+    asr, _, _ = sized(asr, scoring, engine, [_this_machine(engine, gpus=0)])
+    return asr
+
+
+def _load_scorer(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions, needs_asr: bool) -> tuple[Score, int]:
     """The checkpoint on this machine's device, and how many scoring calls run side by side on it.
 
     `--device cuda` on a machine without CUDA is refused here, before any
@@ -131,11 +169,21 @@ def _load_scorer(asr: ASROptions, scoring: ScoreOptions, engine: EngineOptions) 
     """
     import torch
 
-    machine = {"CPU": float(engine.num_cpus or os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    machine = _this_machine(engine, gpus=float(torch.cuda.device_count()))
     check_gpus(asr, scoring, engine, machine, place="this machine")
-    _, scoring, engine = sized(asr, scoring, engine, [machine], needs_asr=False)
+    _, scoring, engine = sized(asr, scoring, engine, [machine], needs_asr=needs_asr)
     device = scoring_device(scoring, engine, machine["GPU"] > 0)
     return Score(scoring, device), engine.score_calls or 1
+
+
+def _heard_rows(
+    items: Iterable[dict[str, Any]], asr: ASROptions, segment: SegmentOptions, timeout_s: float
+) -> Iterator[dict[str, Any]]:
+    """Every group decoded, heard by Whisper and cut into utterances, one group after another (a copy each)."""
+    transcribe = Transcribe(asr, segment, "cpu", timeout_s)
+    for item in items:
+        for row in transcribe(demux_group(item, timeout_s)):
+            yield {**row, "audio": row["audio"].copy()}
 
 
 def _stored_rows(items: Iterable[dict[str, Any]], timeout_s: float) -> Iterator[dict[str, Any]]:
@@ -162,8 +210,8 @@ def _as_scored(
     """Each batch's rows with their scores as soon as its call is done, with at most `ahead` calls submitted.
 
     Not in input order: a thread that finishes first takes the next batch
-    rather than wait for an older call to end (`Collector` regroups the rows
-    of a video whatever their order).
+    rather than wait for an older call to end (`pipelines.collecting`
+    regroups the rows of a video whatever their order).
     """
     pending: set[Future[list[dict[str, Any]]]] = set()
     for batch in batches:

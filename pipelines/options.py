@@ -91,7 +91,7 @@ class ASROptions:
         None, Flag("--language", "Spoken language code (e.g. en).", ESSENTIAL, shown_default="detect per video")
     )
     batch_size: int = option(8, Flag("--asr-batch-size", "30 s windows per ASR batch.", minimum=1), result=False)
-    cpu_threads: int = option(  # per ASR worker; sized in `pipelines.engine`
+    cpu_threads: int = option(  # per ASR worker; sized in `pipelines.sizing`
         0,
         Flag("--asr-threads", "CPU threads per ASR worker (0: the cores of the smallest node, at most 8).", minimum=0),
         result=False,
@@ -158,6 +158,17 @@ class EngineOptions:
     (`annotate.config.result_identity`) leaves this section out.
     """
 
+    mode: str = option(
+        "auto",
+        Flag(
+            "--engine",
+            "ray: a Ray Data pipeline (a local Ray unless --ray-address); here: this process alone, no Ray; "
+            "auto: here when no cluster is asked for and this machine runs one ASR worker on its CPU "
+            "(`pipelines.local.runs_here`), else ray.",
+            CLUSTER,
+            choices=("auto", "ray", "here"),
+        ),
+    )
     ray_address: str | None = option(
         None,
         Flag(

@@ -210,7 +210,7 @@ def earlier_output(whole_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def rescored(earlier_output, annotate_corpus, tmp_path_factory):
     """The good videos scored by a retrained model, reusing the earlier transcripts (one video is not in them)."""
-    from mmml.tiny import build_tiny_checkpoint
+    from samples.tiny import build_tiny_checkpoint
 
     earlier, _, _ = earlier_output
     root = tmp_path_factory.mktemp("rescored")
@@ -300,21 +300,27 @@ def test_rescoring_on_this_machine_alone_needs_no_ray_and_gives_each_utterance_i
         np.testing.assert_allclose(merged[head], merged[f"{head}_ray"], atol=1e-5)
 
 
-def test_rescoring_here_gives_what_ray_gives_error_rows_included(whole_run, annotate_corpus, tiny_checkpoint) -> None:
-    """`pipelines.local.rescore` against `pipelines.engine.run` (Ray is up in this module) on the same stored
-    utterances: the good videos, one whose stored utterances are unreadable, and a broken file made to look
-    stored (its decoding fails)."""
+@pytest.mark.parametrize("stored", [True, False], ids=["rescoring", "first-run"])
+def test_a_run_here_gives_what_ray_gives_error_rows_included(
+    whole_run, annotate_corpus, tiny_checkpoint, stored
+) -> None:
+    """`pipelines.local.run_here` against `pipelines.engine.run` (Ray is up in this module) on the same videos:
+    re-scoring stored utterances (the good videos, one whose stored utterances are unreadable, and a broken file
+    made to look stored, its decoding fails), and a first run through Whisper (the good videos and the broken
+    file)."""
     from pipelines.discover import discover
     from pipelines.engine import run
-    from pipelines.local import rescore
+    from pipelines.local import run_here
     from pipelines.options import ASROptions, ScoreOptions, SegmentOptions
     from pipelines.transcripts import stored_utterances
 
     earlier, _, _ = whole_run
     good, _ = discover([annotate_corpus.good])
     [broken], _ = discover([annotate_corpus.broken / "notes.mp4"])
-    stored = stored_utterances(str(earlier), {v.video_id for v in good})
-    transcripts = {**stored, good[-1].video_id: "not json", broken.video_id: stored[good[0].video_id]}
+    transcripts = {}
+    if stored:
+        kept = stored_utterances(str(earlier), {v.video_id for v in good})
+        transcripts = {**kept, good[-1].video_id: "not json", broken.video_id: kept[good[0].video_id]}
     videos = [*good, broken]
     asr, scoring = ASROptions(model="packaged:whisper-tiny.en"), ScoreOptions(checkpoint=str(tiny_checkpoint))
     engine = EngineOptions(score_calls=2)
@@ -322,10 +328,12 @@ def test_rescoring_here_gives_what_ray_gives_error_rows_included(whole_run, anno
     def by_video(results):
         return {r.video.video_id: r for r in results}
 
-    here = by_video(rescore(videos, asr, scoring, engine, transcripts))
+    here = by_video(run_here(videos, asr, SegmentOptions(), scoring, engine, transcripts))
     ray = by_video(run(videos, asr, SegmentOptions(), scoring, engine, transcripts))
     assert here.keys() == ray.keys() == {v.video_id for v in videos}
-    assert here[broken.video_id].error["stage"] == "demux" and here[good[-1].video_id].error["stage"] == "segment"
+    assert here[broken.video_id].error["stage"] == "demux"
+    if stored:
+        assert here[good[-1].video_id].error["stage"] == "segment"
     for video_id, result in here.items():
         other = ray[video_id]
         if result.error or other.error:

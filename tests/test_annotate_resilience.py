@@ -114,9 +114,10 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(corpus, tiny_ch
 
 
 def test_a_dying_worker_is_retried(corpus, tiny_checkpoint, tmp_path) -> None:
+    """Ray restarts a killed ASR actor (`--engine ray`: on a small machine the run would otherwise have none)."""
     out = tmp_path / "scores.parquet"
     run = subprocess.Popen(
-        command(corpus, "--out", out, "--model", tiny_checkpoint, *FAST),
+        command(corpus, "--out", out, "--model", tiny_checkpoint, *FAST, "--engine", "ray"),
         cwd=REPO,
         env=env(),
         stdout=subprocess.DEVNULL,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from pipelines.collecting import Collector
 from pipelines.discover import Video
-from pipelines.engine import ClusterTooSmall, Collector, _check_fits, _gpus, check_gpus
+from pipelines.engine import ClusterTooSmall, _check_fits, check_gpus
 from pipelines.options import ASROptions, EngineOptions, ScoreOptions
+from pipelines.sizing import worker_gpus as _gpus
 
 VIDEO = Video("/v/a.mp4", "a" * 16)
 
@@ -72,7 +74,8 @@ def _bug() -> float:
 
 def test_an_unexpected_error_keeps_its_traceback_and_a_bad_file_does_not_need_one() -> None:
     from pipelines.demux import DemuxError
-    from pipelines.engine import NoSpeech, _failure
+    from pipelines.rows import NoSpeech
+    from pipelines.rows import failure as _failure
 
     try:
         _bug()
@@ -133,7 +136,7 @@ def test_a_long_recording_is_whole_when_its_last_row_has_come_and_failed_part_wa
 
 
 def test_asr_workers_and_threads_are_sized_from_the_cluster() -> None:
-    from pipelines.engine import sized
+    from pipelines.sizing import sized
 
     def size(nodes, asr=ASROptions(), engine=EngineOptions()):
         asr, _, engine = sized(asr, ScoreOptions(), engine, nodes)
@@ -152,7 +155,7 @@ def test_asr_workers_and_threads_are_sized_from_the_cluster() -> None:
 
 
 def test_scoring_runs_calls_side_by_side_on_a_cpu_with_one_thread_each_beside_asr() -> None:
-    from pipelines.engine import sized
+    from pipelines.sizing import sized
 
     def sizing(nodes, needs_asr, scoring=ScoreOptions(), engine=EngineOptions()):
         _, scoring, engine = sized(ASROptions(), scoring, engine, nodes, needs_asr)
@@ -179,7 +182,7 @@ def test_compute_type_auto_is_float16_on_a_gpu_and_int8_on_a_cpu() -> None:
 
 
 def test_groups_are_consecutive_inputs_within_a_count_and_a_byte_budget(tmp_path) -> None:
-    from pipelines.engine import groups
+    from pipelines.grouping import groups
 
     sizes = [10, 10, 10, 50, 10, 100, 10]
     videos = []
@@ -225,14 +228,20 @@ def test_a_run_shuts_down_the_ray_it_started_and_leaves_a_callers_ray_up() -> No
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
-def test_only_a_rescoring_that_asks_for_no_ray_runs_in_this_process(monkeypatch) -> None:
+def test_a_run_that_asks_for_no_ray_runs_in_this_process_if_one_cpu_worker_does_it(monkeypatch) -> None:
     from pipelines.local import runs_here
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     other = Video("/v/b.mp4", "b" * 16)
     stored = {VIDEO.video_id: "[]", other.video_id: "[]"}
+    needs_whisper = {VIDEO.video_id: "[]"}
     assert runs_here(EngineOptions(), [VIDEO, other], stored)
-    assert not runs_here(EngineOptions(), [VIDEO, other], {VIDEO.video_id: "[]"})  # one needs Whisper
+    cpu = ASROptions(device="cpu"), ScoreOptions(device="cpu")
+    assert runs_here(EngineOptions(num_cpus=2), [VIDEO, other], needs_whisper, *cpu)  # one ASR worker of 2 lanes
+    assert not runs_here(EngineOptions(num_cpus=32), [VIDEO, other], needs_whisper, *cpu)  # 4 workers: Ray's
+    assert not runs_here(EngineOptions(num_cpus=2), [VIDEO, other], needs_whisper, ASROptions(device="cuda"))
+    assert not runs_here(EngineOptions(mode="ray"), [VIDEO, other], stored)  # --engine
+    assert runs_here(EngineOptions(mode="here", num_cpus=32), [VIDEO, other], needs_whisper, *cpu)
     assert not runs_here(EngineOptions(ray_address="10.0.0.1:6379"), [VIDEO, other], stored)  # --ray-address
     assert not runs_here(EngineOptions(score_workers=2), [VIDEO, other], stored)  # workers are Ray's to place
     monkeypatch.setenv("RAY_ADDRESS", "auto")  # inside a Ray job

@@ -17,9 +17,14 @@ from pipelines.memory import SHAPE_CACHE_ENTRIES
 from pipelines.options import ASROptions, ScoreOptions, SegmentOptions
 from pipelines.score import length_batches, load_scorer, readable_words, score
 from pipelines.segment import utterance_audio, utterances
-from pipelines.transcribe import lane_batches, load_asr, transcribe, transcribe_many
+from pipelines.transcribe import Decoder, Transcript, lane_batches, load_asr, transcribe_many
 
 ASR = ASROptions(model="packaged:whisper-tiny.en", beam_size=1, cpu_threads=1)
+
+
+def transcribe(pipeline: Decoder, audio: np.ndarray) -> Transcript:
+    """One video's transcript (`audio`: 16 kHz mono float32) as a group of one; the pipeline always has groups."""
+    return transcribe_many(pipeline, [audio])[0]
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +147,7 @@ def test_scores_per_head_and_a_missing_text(tiny_checkpoint) -> None:
 
 
 def test_scoring_calls_side_by_side_give_the_scores_of_one_at_a_time(tiny_checkpoint) -> None:
-    """Re-scoring runs calls in threads on one model (`pipelines.engine.sized`): nothing may be shared unsafely."""
+    """Scoring calls run side by side on one model (`pipelines.sizing.sized`): nothing may be shared unsafely."""
     checkpoint = load_scorer(ScoreOptions(checkpoint=str(tiny_checkpoint)))
     rng = np.random.default_rng(1)
     calls = [
@@ -192,7 +197,7 @@ def test_scores_come_back_in_input_order_whatever_the_length_grouping(
     from mmml.config import AudioEncoderConfig
     from mmml.model import MMML
     from mmml.preprocessing import Preprocessor
-    from mmml.tiny import build_tiny_audio_encoder, tiny_model_config
+    from samples.tiny import build_tiny_audio_encoder, tiny_model_config
 
     config = tiny_model_config(tiny_backbones)
     config.audio = AudioEncoderConfig(
