@@ -26,7 +26,7 @@ from click.core import ParameterSource
 from mmml.cli_help import GroupedCommand, GroupedOption, option_in
 from mmml.config import to_dict
 from mmml.packaged import HOW_TO_GET_A_MODEL, default_model
-from pipelines.engine import VideoResult
+from pipelines.collecting import VideoResult
 from pipelines.options import ESSENTIAL, HELP_GROUPS, Flag
 from pipelines.transcripts import STORED_SECTIONS, TranscriptsError, stored_settings
 

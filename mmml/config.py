@@ -41,8 +41,8 @@ class TextEncoderConfig:
     # would get a confident, meaningless text score, so annotation scores such utterances from their audio alone.
     languages: tuple[str, ...] = ()
 
-    # Saved before this field existed: those models saw text as written.
-    LEGACY: ClassVar[dict[str, Any]] = {"recase": False}
+    # Models saved before `recase` existed saw text as written (see `from_dict`).
+    SAVED_BEFORE_FIELD_EXISTED: ClassVar[dict[str, Any]] = {"recase": False}
 
 
 @dataclass
@@ -83,8 +83,8 @@ class FusionConfig:
     # English, 2 for Chinese).
     readout_layers: int | None = None
 
-    # Saved before these fields existed: an older config means the model it was saved with.
-    LEGACY: ClassVar[dict[str, Any]] = {"modality_head_layers": 3, "readout_layers": 1}
+    # Models saved before these fields existed had three-layer modality heads and a one-layer readout (see `from_dict`).
+    SAVED_BEFORE_FIELD_EXISTED: ClassVar[dict[str, Any]] = {"modality_head_layers": 3, "readout_layers": 1}
 
 
 @dataclass
@@ -144,7 +144,15 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Rebuild a dataclass tree, rejecting unknown keys so typos in saved configs surface."""
+    """Rebuild a dataclass tree, rejecting unknown keys so typos in saved configs surface.
+
+    A field missing from `data` was saved before the field existed. It takes
+    the value the class's `SAVED_BEFORE_FIELD_EXISTED` maps it to, the value
+    those older configs meant, where that differs from today's default (e.g.
+    `modality_head_layers`: 3 for a saved config without it, 1 for a new
+    `FusionConfig()`): a saved model must keep meaning the model it was.
+    Other missing fields take the dataclass default.
+    """
     if not isinstance(data, dict):
         raise TypeError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -152,7 +160,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
-    data = {**getattr(cls, "LEGACY", {}), **data}
+    data = {**getattr(cls, "SAVED_BEFORE_FIELD_EXISTED", {}), **data}
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value)

@@ -40,13 +40,7 @@ def encoder_directory(name_or_path: str) -> str:
 
 def load_encoder(name_or_path: str) -> PreTrainedModel | FrameFeatureEncoder:
     """Pretrained weights from a hub id, a local directory or a `packaged:` alias; a feature encoder untrained."""
-    directory = encoder_directory(name_or_path)
-    config = AutoConfig.from_pretrained(directory, trust_remote_code=False)
-    if feature_encoders.is_feature_config(config):
-        return feature_encoders.build_encoder(config)
-    if whisper.is_whisper(config):
-        return whisper.load_whisper_encoder(directory)
-    return _prepare(AutoModel.from_pretrained(directory, trust_remote_code=False))
+    return _build(encoder_directory(name_or_path), pretrained=True)
 
 
 def encoder_from_config(config_dir: str) -> PreTrainedModel | FrameFeatureEncoder:
@@ -55,15 +49,20 @@ def encoder_from_config(config_dir: str) -> PreTrainedModel | FrameFeatureEncode
     Checkpoints use this: the fine-tuned weights arrive separately, so the
     (possibly large) pretrained weights are never needed again.
     """
-    config = AutoConfig.from_pretrained(config_dir, trust_remote_code=False)
+    return _build(config_dir, pretrained=False)
+
+
+def _build(directory: str, pretrained: bool) -> PreTrainedModel | FrameFeatureEncoder:
+    """The encoder the config in `directory` describes, of whichever kind, with its pretrained weights or untrained."""
+    config = AutoConfig.from_pretrained(directory, trust_remote_code=False)
     if feature_encoders.is_feature_config(config):
-        return feature_encoders.build_encoder(config)
+        return feature_encoders.build_encoder(config)  # hand-crafted features: no pretrained weights to load
     if whisper.is_whisper(config):
-        return whisper.WhisperEncoder(config)
-    return _prepare(AutoModel.from_config(config, trust_remote_code=False))
-
-
-def _prepare(model: PreTrainedModel) -> PreTrainedModel:
+        return whisper.load_whisper_encoder(directory) if pretrained else whisper.WhisperEncoder(config)
+    if pretrained:
+        model = AutoModel.from_pretrained(directory, trust_remote_code=False)
+    else:
+        model = AutoModel.from_config(config, trust_remote_code=False)
     # The pooler of BERT-like models is never used (the text head reads the CLS
     # hidden state), and unused parameters would never receive gradients.
     if getattr(model, "pooler", None) is not None:
@@ -92,8 +91,8 @@ def freeze_feature_extractor(audio_encoder: PreTrainedModel | FrameFeatureEncode
             parameter.requires_grad = False
 
 
-def frame_lengths(config: PretrainedConfig, sample_lengths: torch.Tensor) -> torch.Tensor:
-    """Number of encoder frames for each waveform length: the conv stack's downsampling.
+def conv_frame_lengths(config: PretrainedConfig, sample_lengths: torch.Tensor) -> torch.Tensor:
+    """Encoder frames for each waveform length: a wav2vec2-family conv stack's downsampling (Whisper's: `whisper`).
 
     Each convolution (kernel k, stride s, no padding) maps L samples to
     floor((L - k) / s) + 1 frames; lengths too short for one frame give 0.
@@ -128,4 +127,4 @@ def encode_audio(
         mask = lengths_to_mask(frames, inputs.shape[-1] // 2)
         return whisper.encode_whisper(encoder, inputs, mask), mask
     hidden = encoder(input_values=inputs, attention_mask=sample_mask.long()).last_hidden_state
-    return hidden, lengths_to_mask(frame_lengths(encoder.config, samples), hidden.shape[1])
+    return hidden, lengths_to_mask(conv_frame_lengths(encoder.config, samples), hidden.shape[1])

@@ -3,15 +3,14 @@
 On a CPU, PyTorch computes `nn.Linear` with MKL's sgemm. MKL picks its code
 path by CPU vendor and stays on AVX2 on AMD processors (EPYC, common in
 cloud and cluster nodes) even where they have AVX-512. oneDNN, PyTorch's
-other CPU library, dispatches on the instruction set alone. Measured on a
-2-core AMD EPYC with AVX-512 (torch 2.13, one thread): a [8000, 384] x
-[384, 1536] product at 92 GFLOPS through MKL and 163 through oneDNN, and
-the default model scoring the 245 utterances of the long-file benchmark in
-9.4-10.3 s instead of 13.7-14.0 s (5.3-5.7 s instead of 7.5-8.5 s with two
-calls on two cores). Both compute in float32 (their errors against float64
-are of one order), so a score moves by float rounding only (at most 3e-5
-over those 245 utterances). Intel CPUs, where MKL takes its AVX-512 path,
-are unmeasured here.
+other CPU library, dispatches on the instruction set alone. On an AMD EPYC
+with AVX-512, oneDNN runs the encoders' products (such as [8000, 384] x
+[384, 1536]) about 1.8x faster than MKL's AVX2 path, and the default model
+scores in about 30% less time, on one thread or in calls side by side
+(`benchmarks/README.md`). Both compute in float32 (their errors against
+float64 are of one order), so a score moves by float rounding only (at most
+3e-5 over the long-file benchmark's utterances). On Intel CPUs, where MKL
+takes its AVX-512 path, the gain is unmeasured.
 
 `use_onednn_linears` swaps a model's `nn.Linear` modules for `OneDNNLinear`,
 which shares their weights and calls oneDNN's linear

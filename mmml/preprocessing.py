@@ -47,7 +47,7 @@ class Preprocessor:
         self.feature_extractor = feature_extractor
         # A fast tokenizer sets its padding and truncation on shared Rust state while another thread may be encoding,
         # which fails ("RuntimeError: Already borrowed", huggingface/tokenizers#537, transformers#47085); scoring
-        # runs calls side by side in threads (`pipelines.engine.sized`).
+        # runs calls side by side in threads (`pipelines.sizing.sized`).
         self._lock = threading.Lock()
         if feature_extractor is not None:
             rate = getattr(feature_extractor, "sampling_rate", config.audio.sampling_rate)

@@ -1,21 +1,20 @@
 """Memory of the long-lived workers: freed heap handed back, per-shape caches kept small.
 
 glibc keeps freed memory in its heap (one per thread that allocates), and
-buffers of ever-different sizes leave it fragmented: a scoring worker grew by
-0.8 GiB over a 2-hour recording, and ASR workers, whose decoding lanes each
-allocate in their own thread, grew as well. `malloc_trim` returns what is
-free, in every arena, after each unit of work.
+buffers of ever-different sizes leave it fragmented, so a worker would grow
+with the length of what it works on: a scoring worker by 0.8 GiB over a
+2-hour recording, and ASR workers, whose decoding lanes each allocate in
+their own thread, as well. `malloc_trim` returns what is free, in every
+arena, after each unit of work.
 
 PyTorch's CPU convolutions (oneDNN, through ideep), and the scorer's
 linear layers (`mmml.onednn`), cache a compiled primitive per input shape,
-up to 1024 of them. Scoring pads a batch to its
-longest clip in whole 20 ms encoder frames, so nearly every batch has a new
-shape and the caches fill with one entry per batch: in a 2-hour run the
-scoring worker grew from 0.5 to 0.75 GiB, where a 10-minute run stops at
-0.6. With 16 entries each it stayed at 0.50-0.60 GiB for the whole 2 hours
-(`benchmarks/README.md`), and scoring was no slower: a primitive costs
-milliseconds to make, a batch seconds to run (with the linear layers too:
-245 utterances, one thread, 9.4-9.5 s with 16 entries, 10.3 s with 128).
+up to 1024 of them. Scoring pads a batch to its longest clip in whole 20 ms
+encoder frames, so nearly every batch has a new shape and the caches fill
+with one entry per batch: a scoring worker's memory would grow by a quarter
+of a GiB over a 2-hour run. With 16 entries each it stays flat
+(`benchmarks/README.md`), and scoring is no slower: a primitive costs
+milliseconds to make, a batch seconds to run.
 """
 
 from __future__ import annotations

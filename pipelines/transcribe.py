@@ -102,11 +102,6 @@ def lane_batches(windows: int, batch_size: int, lanes: int) -> list[range]:
     return [range(low, high) for low, high in zip(bounds, bounds[1:])]
 
 
-def transcribe(pipeline: Decoder, audio: np.ndarray) -> Transcript:
-    """Timed words of all speech in one video's `audio` (16 kHz mono float32)."""
-    return transcribe_many(pipeline, [audio])[0]
-
-
 def transcribe_many(
     pipeline: Decoder, audios: Sequence[np.ndarray], regions: Sequence[Regions] | None = None
 ) -> list[Transcript]:

@@ -11,7 +11,7 @@ mapped back to the video whose speech their midpoint falls in.
 
 A consequence, the same as within one file: a clip's words may depend on
 its window mates. Groups are fixed by the input order
-(`pipelines.engine.groups`), so the same inputs give the same windows.
+(`pipelines.grouping.groups`), so the same inputs give the same windows.
 
 Everything here is pure: sample counts in, windows out; window times in,
 video times out.

@@ -24,14 +24,14 @@ from mmml.atomic import replacing_file
 from mmml.config import SAMPLE_RATE
 from mmml.packaged import cache_dir
 
-Decoder = Callable[..., np.ndarray]
+AudioDecoder = Callable[..., np.ndarray]
 
 
 def default_cache_dir() -> Path:
     return cache_dir() / "audio"
 
 
-def _ffmpeg_decoder() -> Decoder:
+def _ffmpeg_decoder() -> AudioDecoder:
     from pipelines.demux import decode_audio  # the annotation pipeline's decoder: one ffmpeg path for both
 
     return decode_audio
@@ -59,7 +59,7 @@ class AudioCache:
         directory: str | Path | None = None,
         *,
         sample_rate: int = SAMPLE_RATE,
-        decoder: Decoder | None = None,
+        decoder: AudioDecoder | None = None,
         trim_silence: bool = False,
     ) -> None:
         if trim_silence and sample_rate != SAMPLE_RATE:

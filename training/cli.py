@@ -32,7 +32,7 @@ from mmml.config import FUSION_VARIANTS, preset
 from . import report
 from .config import DATASETS, CorpusConfig, TrainConfig, load_train_config
 from .dataset import SPLITS
-from .default_model import LICENCE, RECIPE_SEEDS, SHARED_DATA, install_default, train_default
+from .default_model import DATA_DIR_ENV, LICENCE, RECIPE_SEEDS, install_default, train_default
 from .experiments import EXPERIMENTS, run_experiment
 from .trainer import Runtime, evaluate_checkpoint, fit, resolve_device
 
@@ -362,8 +362,7 @@ def experiment_command(name: str, **options: Any) -> None:
 @click.option(
     "--data-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=SHARED_DATA,
-    show_default=True,
+    show_default=f"${DATA_DIR_ENV}, else ../shared/data",
     help="Folder holding mosi_label.csv, mosei_label_trainvalid.csv and ravdess/.",
 )
 @click.option(
@@ -381,7 +380,7 @@ def experiment_command(name: str, **options: Any) -> None:
 )
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
-def default_command(data_dir: Path, out: Path, seeds: str, **options: Any) -> None:
+def default_command(data_dir: Path | None, out: Path, seeds: str, **options: Any) -> None:
     """Train the default model (MOSI + MOSEI transcripts, RAVDESS speech) and install it for mmml-annotate."""
     installed = train_default(out, _runtime(options), data_dir, _seeds(seeds))
     click.echo((out / "summary.md").read_text())

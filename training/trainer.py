@@ -59,7 +59,7 @@ RESULT_FILE = "result.json"
 Log = Callable[[str], None]
 
 
-class RunError(ValueError):
+class RunDirectoryError(ValueError):
     """A run directory that cannot be continued with the given configuration."""
 
 
@@ -153,7 +153,7 @@ def _claim_run_directory(config: TrainConfig, out: Path) -> None:
     if saved_path.is_file():
         saved = config_dict(load_train_config(saved_path))
         if _comparable(saved) != _comparable(config_dict(config)):
-            raise RunError(
+            raise RunDirectoryError(
                 f"{out} holds a run with a different configuration ({saved_path}); "
                 "choose another --out to start a new run, or repeat the original options to resume it"
             )

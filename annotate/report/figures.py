@@ -80,7 +80,7 @@ class Agreement:
 
 
 @dataclass(frozen=True)
-class Video:
+class VideoSummary:
     video_id: str
     video_path: str
     utterances: int
@@ -157,7 +157,7 @@ def _ordered(table: pa.Table, keys: Sequence[tuple[str, str]]) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[*keys, *ties]))
 
 
-def videos(table: pa.Table, order: VideoOrder, n: int) -> list[Video]:
+def videos(table: pa.Table, order: VideoOrder, n: int) -> list[VideoSummary]:
     """The first `n` videos by `order`.
 
     length: most seconds of speech first; name: by path; positive / negative: by mean fused score;
@@ -185,7 +185,7 @@ def videos(table: pa.Table, order: VideoOrder, n: int) -> list[Video]:
     chosen = table.filter(pc.is_in(table["video_path"], summary["video_path"]))
     chosen = chosen.take(pc.sort_indices(chosen, sort_keys=[("video_path", "ascending"), ("utterance", "ascending")]))
     return [
-        Video(
+        VideoSummary(
             row["video_id"],
             row["video_path"],
             row["utterances"],

@@ -23,8 +23,8 @@ from . import plots
 from .compare import Comparison, compare
 from .figures import (
     LOW_CONFIDENCE,
-    Video,
     VideoOrder,
+    VideoSummary,
     agreement,
     corpus,
     extremes,
@@ -148,7 +148,7 @@ def _first_failed(run: Run, n: int) -> list[dict[str, Any]]:
     return run.errors.take(order[:n]).to_pylist()
 
 
-def _video_view(video: Video, heads: list[str]) -> dict[str, Any]:
+def _video_view(video: VideoSummary, heads: list[str]) -> dict[str, Any]:
     rows = video.rows
     series = {h: scores(rows, score_column(h)) for h in heads}
     plot = plots.timeline(scores(rows, "start"), scores(rows, "end"), series) if heads else None
