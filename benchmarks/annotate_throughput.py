@@ -4,9 +4,12 @@
    videos, each `--sentences` real CMU-MOSI transcripts spoken by espeak-ng
    with short pauses (>= 10 minutes of speech by default); `--shape short`,
    `--clips` MP4 clips of one real CMU-MOSEI sentence each, 3-15 s spoken.
-2. Baseline: a sequential loop of `faster_whisper.WhisperModel.transcribe`
-   over the same files, with the same model, compute type, beam size and CPU
-   threads; segments are consumed so the work is done. Model loading counts.
+2. Baselines, both with the same model, compute type, beam size and CPU
+   threads, model loading counted, segments consumed so the work is done:
+   the plain sequential loop of `faster_whisper.WhisperModel.transcribe`
+   over the files, and faster-whisper's own `BatchedInferencePipeline`
+   (`--peer-batch-size` windows per batch, its defaults otherwise: no word
+   timestamps), file by file.
 3. Annotate: the whole command (`python -m annotate ... --overwrite`) in a
    subprocess with its default workers and threads (it sizes them from the
    cores), start-up of local Ray and of every worker included, writing
@@ -21,8 +24,10 @@
    annotate run's wall time.
 
 Reported, as medians over `--repeat` interleaved rounds: wall time and audio
-seconds per wall second for both, their ratio (annotate / baseline; below 1
-means the full run is faster than plain transcription), CPU seconds (user +
+seconds per wall second for each, the ratios (annotate / plain loop and
+annotate / batched peer; below 1 means the full run is faster than that
+transcription alone), the word error rate of each against the sentences
+spoken (jiwer, on lower-cased words without punctuation), CPU seconds (user +
 system, summed over every process: a figure that other load on a shared
 machine disturbs far less than wall time), and, with `--memory`, the peak
 memory of the annotate run summed over the command and all its descendants
@@ -70,7 +75,10 @@ MOSEI = REPO.parent / "shared" / "data" / "mosei_label_trainvalid.csv"
 
 
 def build_corpus(folder: Path, files: int, sentences: int, labels: Path) -> list[Path]:
-    """`files` videos of `sentences` MOSI transcripts each, spoken with 0.6 s pauses (made once)."""
+    """`files` videos of `sentences` MOSI transcripts each, spoken with 0.6 s pauses (made once).
+
+    What each video says is written beside it (`<video>.txt`), for the word error rate.
+    """
     with labels.open(newline="") as handle:
         texts = [row["text"] for row in csv.DictReader(handle)]
     videos = []
@@ -78,8 +86,10 @@ def build_corpus(folder: Path, files: int, sentences: int, labels: Path) -> list
         video = folder / f"talk_{f:02d}.mp4"
         if not video.exists():
             parts = folder / f".parts_{f:02d}"
-            wavs = [speak(texts[f * sentences + i], parts / f"{i}.wav") for i in range(sentences)]
+            spoken = texts[f * sentences : (f + 1) * sentences]
+            wavs = [speak(text, parts / f"{i}.wav") for i, text in enumerate(spoken)]
             video_from_audio(concat_with_pauses(wavs, parts / "joined.wav", 0.6), video)
+            video.with_suffix(".txt").write_text(" ".join(spoken))
             shutil.rmtree(parts)
         videos.append(video)
     return videos
@@ -99,6 +109,7 @@ def build_clips(folder: Path, clips: int, labels: Path, seconds: tuple[float, fl
             if not seconds[0] <= len(decode_audio(wav)) / 16_000 <= seconds[1]:
                 continue
             video_from_audio(wav, video)
+            video.with_suffix(".txt").write_text(text)
         videos.append(video)
     shutil.rmtree(folder / ".parts", ignore_errors=True)
     return videos
@@ -111,19 +122,48 @@ class Timing:
     pss: int = 0  # peak bytes, summed over the process tree (annotate only)
     rss: int = 0
     load: float = field(default_factory=lambda: os.getloadavg()[0])  # 1-min load average when it finished
+    texts: dict[str, str] = field(default_factory=dict)  # video path -> what was recognised
 
 
-def baseline(videos: list[Path], asr_model: str, compute_type: str, beam_size: int, threads: int) -> Timing:
-    """The plain sequential faster-whisper loop, model loading included, in this process."""
-    from faster_whisper import WhisperModel
+def whisper_loop(videos: list[Path], args: argparse.Namespace, batched: bool, word_timestamps: bool = False) -> Timing:
+    """A faster-whisper baseline in this process, model loading included: the plain loop or the batched peer."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     wall, cpu = time.perf_counter(), time.process_time()
-    model = WhisperModel(resolve(asr_model), device="cpu", compute_type=compute_type, cpu_threads=threads)
+    model = WhisperModel(
+        resolve(args.asr_model), device="cpu", compute_type=args.compute_type, cpu_threads=args.threads
+    )
+    texts = {}
     for video in videos:
-        segments, _ = model.transcribe(str(video), beam_size=beam_size)
-        for _ in segments:
-            pass
-    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
+        if batched:
+            segments, _ = BatchedInferencePipeline(model).transcribe(
+                str(video), beam_size=args.beam_size, batch_size=args.peer_batch_size, word_timestamps=word_timestamps
+            )
+        else:
+            segments, _ = model.transcribe(str(video), beam_size=args.beam_size)
+        texts[str(video.resolve())] = " ".join(segment.text for segment in segments)
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu, texts=texts)
+
+
+def word_error_rate(videos: list[Path], texts: dict[str, str]) -> float:
+    """Corpus WER of `texts` against what each video says (`<video>.txt`), on lower-cased words, no punctuation."""
+    import jiwer
+
+    normalise = jiwer.Compose(
+        [jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()]
+    )
+    references = [normalise(v.with_suffix(".txt").read_text()) for v in videos]
+    hypotheses = [normalise(texts.get(str(v.resolve()), "")) for v in videos]
+    return jiwer.wer(references, hypotheses)
+
+
+def annotated_texts(scores: Path) -> dict[str, str]:
+    """video path -> its utterances' words in time order, from an annotate output."""
+    rows = pq.read_table(scores, columns=["video_path", "start", "text"]).to_pylist()
+    texts: dict[str, list[str]] = {}
+    for row in sorted(rows, key=lambda r: (r["video_path"], r["start"])):
+        texts.setdefault(str(Path(row["video_path"]).resolve()), []).append(row["text"] or "")
+    return {path: " ".join(words) for path, words in texts.items()}
 
 
 def annotate(videos_dir: Path, out: Path, checkpoint: Path, args: argparse.Namespace, variant: str) -> Timing:
@@ -222,6 +262,9 @@ def main() -> None:
         default=os.cpu_count(),
         help="CPU threads of the plain loop's Whisper (annotate sizes its own)",
     )
+    parser.add_argument(
+        "--peer-batch-size", type=int, default=8, help="batch size of the BatchedInferencePipeline baseline"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds; medians are reported")
     parser.add_argument("--model", type=Path, default=None, help="MMML checkpoint (default: a tiny random one)")
     parser.add_argument(
@@ -257,20 +300,24 @@ def main() -> None:
     scores = args.workdir / "scores.parquet"
     rescore = f"--transcripts {shlex.quote(str(scores))}"
     plain: list[Timing] = []
+    peer: list[Timing] = []
     runs: dict[str, list[Timing]] = {v: [] for v in variants}
     if args.rescore_model:
         runs[f"{rescore} --model {args.rescore_model}"] = []
     utterances = 0
     for _ in range(args.repeat):  # interleaved, so that load from other processes hits both sides alike
-        plain.append(baseline(videos, args.asr_model, args.compute_type, args.beam_size, args.threads))
+        plain.append(whisper_loop(videos, args, batched=False))
+        peer.append(whisper_loop(videos, args, batched=True))
         for variant in variants:
             runs[variant].append(annotate(videos_dir, scores, checkpoint, args, variant))
+            runs[variant][-1].texts = annotated_texts(scores)
             utterances = pq.read_metadata(scores).num_rows
         if args.rescore_model:
             rescored = annotate(videos_dir, args.workdir / "rescored.parquet", args.rescore_model, args, rescore)
             runs[f"{rescore} --model {args.rescore_model}"].append(rescored)
 
     base_wall, base_cpu = _median(t.wall for t in plain), _median(t.cpu for t in plain)
+    peer_wall = _median(t.wall for t in peer)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU, load average before "
@@ -284,13 +331,8 @@ def main() -> None:
         "beam_size": args.beam_size,
         "threads": args.threads,
         "repeat": args.repeat,
-        "baseline": {
-            "wall_s": round(base_wall, 1),
-            "cpu_s": round(base_cpu, 1),
-            "audio_s_per_wall_s": round(audio_seconds / base_wall, 2),
-            "walls": [round(t.wall, 1) for t in plain],
-            "loads": [round(t.load, 1) for t in plain],
-        },
+        "baseline": _summary(plain, audio_seconds, videos),
+        "batched_peer": {"batch_size": args.peer_batch_size, **_summary(peer, audio_seconds, videos)},
         "annotate": [],
     }
     for variant, timings in runs.items():
@@ -298,15 +340,12 @@ def main() -> None:
         result["annotate"].append(
             {
                 "options": variant,
-                "wall_s": round(wall, 1),
-                "cpu_s": round(cpu, 1),
-                "audio_s_per_wall_s": round(audio_seconds / wall, 2),
+                **_summary(timings, audio_seconds, videos if timings[-1].texts else []),
                 "wall_over_baseline": round(wall / base_wall, 3),
+                "wall_over_batched_peer": round(wall / peer_wall, 3),
                 "cpu_over_baseline": round(cpu / base_cpu, 3),
                 "peak_pss_mib": round(max(t.pss for t in timings) / 2**20) if args.memory else None,
                 "peak_rss_mib": round(max(t.rss for t in timings) / 2**20) if args.memory else None,
-                "walls": [round(t.wall, 1) for t in timings],
-                "loads": [round(t.load, 1) for t in timings],
             }
         )
     seconds = scoring_seconds(scores, videos_dir, checkpoint)
@@ -334,13 +373,26 @@ def scoring_seconds(scores: Path, videos_dir: Path, checkpoint: Path, batch_size
     return elapsed
 
 
+def _summary(timings: list[Timing], audio_seconds: float, videos: list[Path]) -> dict:
+    """Median wall and CPU time of some runs, each run's wall time and load, the last run's WER."""
+    wall = _median(t.wall for t in timings)
+    return {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(_median(t.cpu for t in timings), 1),
+        "audio_s_per_wall_s": round(audio_seconds / wall, 2),
+        "wer": round(word_error_rate(videos, timings[-1].texts), 4) if videos else None,
+        "walls": [round(t.wall, 1) for t in timings],
+        "loads": [round(t.load, 1) for t in timings],
+    }
+
+
 def _median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
 
 def _tiny_checkpoint(directory: Path) -> Path:
     if not (directory / "checksums.json").exists():
-        from mmml.tiny import build_tiny_checkpoint
+        from samples.tiny import build_tiny_checkpoint
 
         build_tiny_checkpoint(directory)
     return directory

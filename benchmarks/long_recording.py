@@ -4,10 +4,13 @@
    transcripts spoken by espeak-ng with 0.6 s pauses, muxed under a test
    picture (MP4); the 2-hour one is the same 10 minutes looped 12 times.
 2. Each is annotated alone (`python -m annotate FILE --out ...`) with the
-   command's defaults and the given models; the whole process tree (driver,
+   command's defaults, int8 Whisper and the given models; the whole process tree (driver,
    Ray's GCS, raylet, workers) is sampled every 0.25 s for its summed PSS
    and RSS, as in `annotate_throughput.py`.
-3. With `--rescore`: each recording annotated again from the first run's
+3. With `--peer`: faster-whisper's own `BatchedInferencePipeline` over each
+   recording (batch 8, the same model, int8, beam 5), wall time beside the
+   annotate run's.
+4. With `--rescore`: each recording annotated again from the first run's
    utterances (`--transcripts`, the same checkpoint: no ASR), its wall time
    over the first run's. On a recording of hours, what a re-run costs beyond
    scoring (Ray's start, the scoring worker's imports, shutdown) is spread
@@ -32,7 +35,7 @@ import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from annotate_throughput import LABELS, annotate  # also puts the repository on sys.path
+from annotate_throughput import LABELS, annotate, whisper_loop  # also puts the repository on sys.path
 
 from samples.media import concat_with_pauses, require_tools, speak, video_from_audio
 
@@ -72,13 +75,25 @@ def main() -> None:
     parser.add_argument("--asr-model", default="packaged:whisper-tiny.en")
     parser.add_argument("--model", type=Path, required=True, help="MMML checkpoint")
     parser.add_argument("--rescore", action="store_true", help="re-annotate each recording from its utterances")
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also time faster-whisper's BatchedInferencePipeline (batch 8) on each recording, in this process",
+    )
     args = parser.parse_args()
 
     require_tools()
     runs = {}
     for recording in build(args.workdir, args.minutes, args.loops):
         out = args.workdir / f"{recording.stem}.parquet"
-        options = argparse.Namespace(asr_model=args.asr_model, compute_type="auto", beam_size=5, memory=True)
+        options = argparse.Namespace(
+            asr_model=args.asr_model,
+            compute_type="int8",
+            beam_size=5,
+            memory=True,
+            threads=os.cpu_count(),
+            peer_batch_size=8,
+        )
         timing = annotate(recording.parent, out, args.model, options, "")
         runs[recording.stem] = {
             "last_utterance_end_s": round(float(pq.read_table(out, columns=["end"]).column("end").to_numpy().max()), 1),
@@ -89,6 +104,13 @@ def main() -> None:
             "peak_rss_mib": round(timing.rss / 2**20),
             "load": round(timing.load, 1),
         }
+        if args.peer:
+            peer = whisper_loop([recording], options, batched=True)
+            runs[recording.stem]["batched_peer"] = {
+                "wall_s": round(peer.wall, 1),
+                "load": round(peer.load, 1),
+                "annotate_over_batched_peer": round(timing.wall / peer.wall, 3),
+            }
         if args.rescore:
             again = annotate(
                 recording.parent,

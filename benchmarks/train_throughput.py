@@ -9,7 +9,7 @@ second epoch is timed.
 
     python benchmarks/train_throughput.py --data ../shared/data/mosi_label.csv
 
-Models: `tiny` (2-layer, 32-wide random RoBERTa; `mmml.tiny`) and `minilm`
+Models: `tiny` (2-layer, 32-wide random RoBERTa; `samples.tiny`) and `minilm`
 (packaged all-MiniLM-L6-v2), text-only by default so the real MOSI labels
 need no media; `--modalities text,audio` adds the tiny Data2Vec-audio
 encoder and a 2-layer fusion network, and needs media: either an MMSA
@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmml.config import ModelConfig  # noqa: E402
 from mmml.model import MMML  # noqa: E402
 from mmml.preprocessing import Preprocessor  # noqa: E402
-from mmml.tiny import tiny_model_config  # noqa: E402
 from samples.media import speak  # noqa: E402
+from samples.tiny import tiny_model_config  # noqa: E402
 from tests.mmsa_corpus import write_label_csv  # noqa: E402
 from training.batching import padding_fraction, training_batches  # noqa: E402
 from training.config import CorpusConfig, DataConfig, OptimConfig, TrainConfig  # noqa: E402
@@ -51,7 +51,7 @@ MODELS = ("tiny", "minilm")
 
 
 def model_config(name: str, modalities: str, max_tokens: int, workdir: Path) -> ModelConfig:
-    """The tiny configuration of `mmml.tiny`; `minilm` swaps in the packaged MiniLM text encoder."""
+    """The tiny configuration of `samples.tiny`; `minilm` swaps in the packaged MiniLM text encoder."""
     config = tiny_model_config(workdir / "tiny", variant="text-only" if modalities == "text" else "fused")
     config.text.max_tokens = max_tokens
     if name == "minilm":
