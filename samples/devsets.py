@@ -194,7 +194,7 @@ def build(out: Path, data_dir: Path | None = None, sentences: int = 200, seed: i
         built["spoken"] = out / "spoken"
         spoken = [
             Row(c.video_id, c.clip_id, c.text, c.label, c.label_text, c.label_audio, m)
-            for c, m in _with_media(out / "spoken")
+            for c, m in clips_with_media(out / "spoken")
         ]
         built["mismatched"] = write_corpus(out / "mismatched", mismatched_rows(spoken, seed))
         built["conflict"] = write_corpus(out / "conflict", conflict_rows(voices, mosei, seed))
@@ -205,7 +205,7 @@ def build(out: Path, data_dir: Path | None = None, sentences: int = 200, seed: i
     return built
 
 
-def _with_media(root: Path) -> list[tuple[Clip, Path]]:
+def clips_with_media(root: Path) -> list[tuple[Clip, Path]]:
     corpus = read_corpus(root)
     index = MediaIndex(corpus.root)
     return [(c, index.find(c)) for c in corpus.clips]  # type: ignore[misc]
