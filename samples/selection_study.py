@@ -29,6 +29,7 @@ from pathlib import Path
 
 import click
 
+from mmml.atomic import write_text_atomic
 from mmml.packaged import installed_default_dir
 from training import report
 from training.config import CorpusConfig
@@ -55,9 +56,9 @@ def pool_rows(data_dir: Path, eval_corpus: Path, size: int, seed: int, work: Pat
     return rows
 
 
-def cli(*args: str | Path) -> None:
-    """One of the project's commands, as a user runs it (`python -m` of its module)."""
-    subprocess.run([sys.executable, "-m", *map(str, args)], check=True)
+def cli(command: str, *args: str | Path | int) -> None:
+    """One of the project's commands, as a user runs it (installed beside this interpreter)."""
+    subprocess.run([str(Path(sys.executable).parent / command), *map(str, args)], check=True)
 
 
 def labelled_export(tasks_dir: Path, labels: dict[str, float], out: Path) -> Path:
@@ -122,12 +123,12 @@ def main(
     labels = {m.resolve().as_posix(): c.label for c, m in clips_with_media(pool_dir)}
     scores = out / "pool.parquet"
     if not scores.exists():
-        cli("annotate.cli", pool_dir / "wav", "--out", scores)
+        cli("mmml-annotate", pool_dir / "wav", "--out", scores)
     members = []
     for checkpoint in ensemble:
         member = out / f"pool-{checkpoint.parent.name}.parquet"
         if not member.exists():
-            cli("annotate.cli", pool_dir / "wav", "--transcripts", scores, "--model", checkpoint, "--out", member)
+            cli("mmml-annotate", pool_dir / "wav", "--transcripts", scores, "--model", checkpoint, "--out", member)
         members += ["--ensemble", member]
     held_out = voice_subset(devset, HELD_OUT_VOICE, out / f"devset-{HELD_OUT_VOICE}")
     runtime = Runtime(resolve_device("auto"), False)
@@ -138,13 +139,15 @@ def main(
         for voices, data in evaluations:
             for head, metrics in compare([checkpoint], str(data), runtime=runtime).items():
                 table[f"{name}, {voices}, {head}"] = metrics
+        caption = f"--select {n} of a {pool}-sentence pool, training seed {seed}; spoken development set {devset}"
+        write_text_atomic(report.markdown_table(table, "mosi", caption=caption), out / "results.md")
 
     evaluate("no labels (the default model)", installed_default_dir())
     for strategy in strategies.split(","):
         tasks, corpus, run = out / f"tasks-{strategy}", out / f"corpus-{strategy}", out / f"run-{strategy}"
         if not (tasks / "tasks.json").exists():
             cli(
-                "annotate.labelstudio",
+                "mmml-label",
                 "export",
                 scores,
                 "--out",
@@ -157,15 +160,12 @@ def main(
             )
         if not (corpus / "label.csv").exists():
             export = labelled_export(tasks, labels, out / f"export-{strategy}.json")
-            cli("annotate.labelstudio", "import", export, "--tasks", tasks, "--out", corpus)
+            cli("mmml-label", "import", export, "--tasks", tasks, "--out", corpus)
         recipe = default_recipe(data_dir, (seed,))
         added = replace(recipe.data, corpora=(*recipe.data.corpora, CorpusConfig(str(corpus / "label.csv"))))
         summary = fit(replace(recipe, data=added), run, runtime)
         evaluate(f"{n} {strategy}", Path(next(iter(summary["per_seed"].values()))["checkpoint"]))
-    caption = f"--select {n} of a {pool}-sentence pool, training seed {seed}; spoken development set {devset}"
-    markdown = report.markdown_table(table, "mosi", caption=caption)
-    (out / "results.md").write_text(markdown, encoding="utf-8")
-    click.echo(markdown)
+    click.echo((out / "results.md").read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":
