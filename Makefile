@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 # Label Studio, for the labelling loop's end-to-end test only (its own environment: scripts/labelstudio.sh).
 label-studio: $(LABEL_STUDIO_STAMP)
 
-$(LABEL_STUDIO_STAMP): scripts/labelstudio.sh
+$(LABEL_STUDIO_STAMP): scripts/labelstudio.sh scripts/labelstudio-lock.txt
 	bash scripts/labelstudio.sh
 	touch $@
 

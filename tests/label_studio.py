@@ -97,7 +97,8 @@ def start(data_dir: Path, document_root: Path, timeout: float = 240.0) -> Server
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Label Studio exited with {process.returncode}: {data_dir / 'server.log'}")
+            log = _tail(data_dir / "server.log")
+            raise RuntimeError(f"Label Studio exited with {process.returncode}; the end of its log:\n{log}")
         try:
             if requests.get(server.url + "/health", timeout=5).ok:
                 return server
@@ -105,7 +106,13 @@ def start(data_dir: Path, document_root: Path, timeout: float = 240.0) -> Server
             pass
         time.sleep(1)
     process.terminate()
-    raise RuntimeError(f"Label Studio did not answer within {timeout:.0f} s: {data_dir / 'server.log'}")
+    log = _tail(data_dir / "server.log")
+    raise RuntimeError(f"Label Studio did not answer within {timeout:.0f} s; the end of its log:\n{log}")
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    """The log's end goes into the error itself: CI keeps the test output, not the server's data directory."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def stop(server: Server) -> None:
