@@ -4,8 +4,20 @@ A group's speech is packed into shared 30 s windows (`pipelines.windows`)
 and the windows are decoded `batch_size` at a time by faster-whisper's
 `BatchedInferencePipeline`: silence is never decoded, many short clips share
 one encoder pass, and the decoder works on a batch at a time. Like the
-batched pipeline, this drops the temperature fallback and cross-window
-conditioning, which is what lets windows run in parallel.
+batched pipeline, this drops cross-window conditioning, which is what lets
+windows run in parallel, and decodes each batch by beam search alone (no
+temperature fallback).
+
+Repetition loops. Beam search over a whole window without timestamp
+tokens sometimes locks into a loop ("boom, boom, boom, ..." to the end of
+the window). A window whose words compress better than faster-whisper's
+`compression_ratio_threshold` (2.4: what its own fallback tests) is decoded
+again on its own by `WhisperModel.transcribe`, segment by segment with
+timestamp tokens, which ends a segment where the speaker pauses and so
+breaks the loop. By beam search only: faster-whisper's sampled fallback
+at higher temperatures would not give the same words on every run
+(CTranslate2 seeds its random generator once per thread), and a re-run or
+a resumed run must hear what the first run heard.
 
 Language. With `--language`, or an English-only model, every window is
 decoded in that language. Otherwise Whisper detects the language of each
@@ -41,6 +53,7 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_compression_ratio
 
 from mmml.packaged import resolve
 
@@ -199,7 +212,31 @@ class WindowPipeline(BatchedInferencePipeline):
         """Words and language of each window of one batch (at most 30 s of 16 kHz audio each)."""
         extractor = self.model.feature_extractor
         features = np.stack([pad_or_trim(extractor(w)[..., :-1]) for w in batch])
-        return self._batch(features, [len(w) / SAMPLE_RATE for w in batch])
+        decoded = self._batch(features, [len(w) / SAMPLE_RATE for w in batch])
+        return [self._without_loop(audio, result) for audio, result in zip(batch, decoded)]
+
+    def _without_loop(self, audio: np.ndarray, result: DecodedWindow) -> DecodedWindow:
+        """The window again, alone and segment by segment, if its words are a repetition loop (see the module doc)."""
+        threshold = self.decoding.compression_ratio_threshold
+        text = "".join(word.text for word in result.words)
+        if threshold is None or not text or get_compression_ratio(text) <= threshold:
+            return result
+        segments, _ = self.model.transcribe(
+            audio,
+            language=result.language if self.model.model.is_multilingual else None,
+            beam_size=self.options.beam_size,
+            temperature=0.0,
+            word_timestamps=True,
+            vad_filter=False,
+            condition_on_previous_text=False,
+        )
+        words = [
+            Word(round(w.start, 2), round(w.end, 2), w.word, float(w.probability))
+            for segment in segments
+            for w in segment.words or ()
+            if w.word.strip()
+        ]
+        return replace(result, words=words)
 
     def generate_segment_batched(self, features: np.ndarray, tokenizer: Tokenizer, options: Any):
         """faster-whisper's step, which detects each window's language and keeps it to itself; kept here."""
@@ -257,7 +294,7 @@ class WindowPipeline(BatchedInferencePipeline):
         """The decoding options faster-whisper's own batched `transcribe` would use, with word timestamps.
 
         Asked of faster-whisper (its generator is never run), so its defaults
-        (suppressed tokens, punctuation merging, no temperature fallback) stay its own.
+        (suppressed tokens, punctuation merging, the loop threshold) stay its own.
         """
         _, info = self.transcribe(
             np.zeros(SAMPLE_RATE, np.float32),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
-from faster_whisper.transcribe import BatchedInferencePipeline, TranscriptionOptions
+from faster_whisper.transcribe import BatchedInferencePipeline, TranscriptionOptions, get_compression_ratio
 
 
 def parameters(function: object) -> list[str]:
@@ -34,5 +34,10 @@ def test_forward_goes_through_the_overridden_step_and_the_word_timing_state() ->
 
 def test_transcription_options_carry_the_fields_replaced_per_batch() -> None:
     fields = {f.name for f in dataclasses.fields(TranscriptionOptions)}
-    assert {"multilingual", "word_timestamps", "beam_size", "clip_timestamps"} <= fields
+    assert {"multilingual", "word_timestamps", "beam_size", "clip_timestamps", "compression_ratio_threshold"} <= fields
     assert "transcription_options" in inspect.getsource(BatchedInferencePipeline.transcribe)
+
+
+def test_the_loop_test_is_faster_whisper_s_own() -> None:
+    """`WindowPipeline` decodes a window again when its text compresses like a repetition loop, by this function."""
+    assert get_compression_ratio("boom, " * 40) > 2.4 > get_compression_ratio("I liked that scene a lot, it was great.")

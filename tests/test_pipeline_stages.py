@@ -117,6 +117,32 @@ def test_lanes_change_no_word(annotate_corpus, asr) -> None:
     assert sorted(set(used)) == [0, 1]  # both lanes decoded
 
 
+def test_a_window_decoded_into_a_repetition_loop_is_decoded_again_with_fallback(annotate_corpus, asr, monkeypatch):
+    """Beam search alone can lock into "boom, boom, ..." to the end of a window; such a window is decoded again
+    alone, segment by segment, and a window that reads as speech is kept as decoded."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    from pipelines.transcribe import DecodedWindow
+    from pipelines.vad import speech_samples
+    from pipelines.windows import pack
+    from pipelines.words import Word
+
+    (path, expected), *_ = annotate_corpus.sentences.items()
+    audio = decode_audio(path)
+    window = pack([speech_samples(audio, ASR)])[0].audio([audio])
+    lane = asr.lanes[0]
+    decoded = lane.decode([window])[0]
+    loop = DecodedWindow([Word(0.2 * i, 0.2 * i + 0.15, " boom,", 0.9) for i in range(60)], "en", 1.0)
+    monkeypatch.setattr(lane, "_batch", lambda features, seconds: [loop])  # as if beam search had looped
+    again = lane.decode([window])[0]
+    text = "".join(w.text for w in again.words)
+    assert again.language == "en" and get_compression_ratio(text) < 2.4  # decoded afresh, not the loop
+    assert _words(text) & _words(" ".join(sentence for sentence, _, _ in expected)), text
+    assert all(0 <= w.start <= w.end <= len(window) / 16_000 + 0.5 for w in again.words)  # the window's own times
+    monkeypatch.setattr(lane, "_batch", lambda features, seconds: [decoded])
+    assert lane.decode([window])[0] is decoded  # speech that does not loop is never decoded twice
+
+
 def test_each_video_is_handed_on_as_soon_as_its_windows_are_decoded(annotate_corpus) -> None:
     """Scoring can start on a group's first videos while Whisper decodes the rest."""
 
