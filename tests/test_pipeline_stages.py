@@ -117,6 +117,28 @@ def test_lanes_change_no_word(annotate_corpus, asr) -> None:
     assert sorted(set(used)) == [0, 1]  # both lanes decoded
 
 
+def test_a_loop_of_a_few_seconds_is_found_among_a_window_of_speech() -> None:
+    """A real tiny.en decode of 30 s of speech that looped for a few seconds and came back: the window as a whole
+    compresses below faster-whisper's 2.4, the span of the loop does not; speech that repeats itself is no loop."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    from pipelines.transcribe import loops
+
+    said = (
+        "Now he's seen at the beginning that really sold me. I mean that was impressive. I liked that scene, where he"
+        " had a sword in there, and there's bunch of people that are gonna shoot him, boom, boom, boom, boom, take"
+        " him down, take him down, bam, bam, bam, bam, bam, take that with my magical swords. But for this one I just"
+        " didn't feel like it. I loved the very first Alvin and the Chipmunks movie because it had a real nostalgic"
+        " feel to it, it reminded me of getting up on a Saturday morning and eating fruit loops and watching cartoons"
+    )
+    heard = said.replace("take that with my magical swords. But for this one I just didn't feel like it.", "bam, " * 14)
+    words = [" " + word for word in heard.split()]
+    assert get_compression_ratio("".join(words)) < 2.4  # the whole window passes faster-whisper's own test
+    assert loops(words, 2.4)  # the loop's span does not
+    assert not loops([" " + word for word in said.split()], 2.4)
+    assert loops([" bam,"] * 12, 2.4) and not loops([" bam,"] * 5, 2.4) and not loops([], 2.4)
+
+
 def test_a_window_decoded_into_a_repetition_loop_is_decoded_again_with_fallback(annotate_corpus, asr, monkeypatch):
     """Beam search alone can lock into "boom, boom, ..." to the end of a window; such a window is decoded again
     alone, segment by segment, and a window that reads as speech is kept as decoded."""
