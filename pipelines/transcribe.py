@@ -15,10 +15,13 @@ words compress better than faster-whisper's `compression_ratio_threshold`
 (2.4: what its own fallback tests on a whole decode, where a loop of a few
 seconds among 30 s of speech would pass) is decoded again on its own by
 `WhisperModel.transcribe`, segment by segment with timestamp tokens, which
-ends a segment where the speaker pauses and so breaks the loop. By beam search only: faster-whisper's sampled fallback
-at higher temperatures would not give the same words on every run
-(CTranslate2 seeds its random generator once per thread), and a re-run or
-a resumed run must hear what the first run heard.
+ends a segment where the speaker pauses and so breaks most loops; one that
+still loops is decoded once more with a repetition penalty of 1.1 (on the
+one loop seen that survived the first, 1.1 gave back the words said). By
+beam search only: faster-whisper's sampled fallback at higher temperatures
+would not give the same words on every run (CTranslate2 seeds its random
+generator once per thread), and a re-run or a resumed run must hear what
+the first run heard.
 
 Language. With `--language`, or an English-only model, every window is
 decoded in that language. Otherwise Whisper detects the language of each
@@ -67,6 +70,7 @@ from .words import Word
 # Words in the span a loop is looked for in: of CMU-MOSI's transcripts (natural speech, repetitions included)
 # no 24 consecutive words compress better than 1.7; a loop over half of them, 3.4.
 LOOP_WORDS = 24
+LOOP_REPETITION_PENALTIES = (1.0, 1.1)  # a looping window decoded again: plainly first, then penalising repeats
 _SPACING = 2 * WINDOW_SECONDS  # seconds between windows on faster-whisper's time line (see `_forward`)
 
 
@@ -230,21 +234,25 @@ class WindowPipeline(BatchedInferencePipeline):
         threshold = self.decoding.compression_ratio_threshold
         if threshold is None or not loops([word.text for word in result.words], threshold):
             return result
-        segments, _ = self.model.transcribe(
-            audio,
-            language=result.language if self.model.model.is_multilingual else None,
-            beam_size=self.options.beam_size,
-            temperature=0.0,
-            word_timestamps=True,
-            vad_filter=False,
-            condition_on_previous_text=False,
-        )
-        words = [
-            Word(round(w.start, 2), round(w.end, 2), w.word, float(w.probability))
-            for segment in segments
-            for w in segment.words or ()
-            if w.word.strip()
-        ]
+        for penalty in LOOP_REPETITION_PENALTIES:
+            segments, _ = self.model.transcribe(
+                audio,
+                language=result.language if self.model.model.is_multilingual else None,
+                beam_size=self.options.beam_size,
+                repetition_penalty=penalty,
+                temperature=0.0,
+                word_timestamps=True,
+                vad_filter=False,
+                condition_on_previous_text=False,
+            )
+            words = [
+                Word(round(w.start, 2), round(w.end, 2), w.word, float(w.probability))
+                for segment in segments
+                for w in segment.words or ()
+                if w.word.strip()
+            ]
+            if not loops([word.text for word in words], threshold):
+                break
         return replace(result, words=words)
 
     def generate_segment_batched(self, features: np.ndarray, tokenizer: Tokenizer, options: Any):

@@ -164,6 +164,23 @@ def test_a_window_decoded_into_a_repetition_loop_is_decoded_again_with_fallback(
     monkeypatch.setattr(lane, "_batch", lambda features, seconds: [decoded])
     assert lane.decode([window])[0] is decoded  # speech that does not loop is never decoded twice
 
+    # A window that loops again when decoded alone is decoded once more, penalising repeats.
+    transcribe, penalties = lane.model.transcribe, []
+
+    def loops_unpenalised(audio, **options):
+        penalties.append(options["repetition_penalty"])
+        segments, info = transcribe(audio, **options)
+        if options["repetition_penalty"] > 1:
+            return segments, info
+        segments = list(segments)
+        looped = [replace(w, word=" boom,") for s in segments for w in s.words] * 8
+        return [replace(segments[0], words=looped)], info
+
+    monkeypatch.setattr(lane, "_batch", lambda features, seconds: [loop])
+    monkeypatch.setattr(lane.model, "transcribe", loops_unpenalised)
+    penalised = lane.decode([window])[0]
+    assert penalties == [1.0, 1.1] and _words("".join(w.text for w in penalised.words)) & _words(text)
+
 
 def test_each_video_is_handed_on_as_soon_as_its_windows_are_decoded(annotate_corpus) -> None:
     """Scoring can start on a group's first videos while Whisper decodes the rest."""
