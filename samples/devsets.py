@@ -192,11 +192,7 @@ def build(out: Path, data_dir: Path | None = None, sentences: int = 200, seed: i
         if not (out / "spoken" / "label.csv").exists():
             write_corpus(out / "spoken", spoken_rows(chosen, work / "spoken"))
         built["spoken"] = out / "spoken"
-        spoken = [
-            Row(c.video_id, c.clip_id, c.text, c.label, c.label_text, c.label_audio, m)
-            for c, m in clips_with_media(out / "spoken")
-        ]
-        built["mismatched"] = write_corpus(out / "mismatched", mismatched_rows(spoken, seed))
+        built["mismatched"] = write_corpus(out / "mismatched", mismatched_rows(corpus_rows(out / "spoken"), seed))
         built["conflict"] = write_corpus(out / "conflict", conflict_rows(voices, mosei, seed))
         for condition in CONDITIONS:
             if not (out / condition / "label.csv").exists():
@@ -205,10 +201,14 @@ def build(out: Path, data_dir: Path | None = None, sentences: int = 200, seed: i
     return built
 
 
-def clips_with_media(root: Path) -> list[tuple[Clip, Path]]:
+def corpus_rows(root: Path) -> list[Row]:
+    """A written development set read back: each clip with the audio file it is heard as."""
     corpus = read_corpus(root)
     index = MediaIndex(corpus.root)
-    return [(c, index.find(c)) for c in corpus.clips]  # type: ignore[misc]
+    return [
+        Row(c.video_id, c.clip_id, c.text, c.label, c.label_text, c.label_audio, index.find(c))  # type: ignore[arg-type]
+        for c in corpus.clips
+    ]
 
 
 def run_checkpoints(paths: Sequence[Path]) -> list[Path]:

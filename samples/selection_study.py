@@ -37,7 +37,7 @@ from training.dataset import read_corpus
 from training.default_model import data_folder, default_recipe
 from training.trainer import Runtime, fit, resolve_device
 
-from .devsets import SPOKEN_VOICES, Row, clips_with_media, compare, readable_sentences, spoken_rows, write_corpus
+from .devsets import SPOKEN_VOICES, Row, compare, corpus_rows, readable_sentences, spoken_rows, write_corpus
 
 POOL_VOICES = SPOKEN_VOICES[:2]
 HELD_OUT_VOICE = SPOKEN_VOICES[2][0].replace("+", "_")
@@ -78,10 +78,8 @@ def labelled_export(tasks_dir: Path, labels: dict[str, float], out: Path) -> Pat
 
 def voice_subset(corpus: Path, voice: str, out: Path) -> Path:
     """The clips of one voice of a development set, as a corpus of its own (audio linked, not copied)."""
-    rows = [
-        Row(c.video_id, c.clip_id, c.text, c.label, c.label_text, c.label_audio, m) for c, m in clips_with_media(corpus)
-    ]
-    return write_corpus(out, [r for r in rows if r.video_id == voice], place=lambda src, dst: dst.symlink_to(src))
+    rows = [r for r in corpus_rows(corpus) if r.video_id == voice]
+    return write_corpus(out, rows, place=lambda src, dst: dst.symlink_to(src))
 
 
 @click.command()
@@ -120,7 +118,7 @@ def main(
     if not (pool_dir / "label.csv").exists():
         with tempfile.TemporaryDirectory(dir=out) as scratch:
             write_corpus(pool_dir, pool_rows(data_dir, devset, pool, seed=1, work=Path(scratch)))
-    labels = {m.resolve().as_posix(): c.label for c, m in clips_with_media(pool_dir)}
+    labels = {row.media.resolve().as_posix(): row.label for row in corpus_rows(pool_dir)}
     scores = out / "pool.parquet"
     if not scores.exists():
         cli("mmml-annotate", pool_dir / "wav", "--out", scores)
