@@ -82,6 +82,9 @@ class FusionConfig:
     # fused+transformer: Transformer encoder layers re-encoding each modality (None: the authors' 3 for
     # English, 2 for Chinese).
     readout_layers: int | None = None
+    # Dynamic fusion (heads.ModalityGate): the fused score mixes the text head, the audio head and the fusion MLP
+    # with per-utterance weights. Needs both modalities and a fused head.
+    gate: bool = False
 
     # Models saved before these fields existed had three-layer modality heads and a one-layer readout (see `from_dict`).
     SAVED_BEFORE_FIELD_EXISTED: ClassVar[dict[str, Any]] = {"modality_head_layers": 3, "readout_layers": 1}
@@ -101,6 +104,8 @@ class ModelConfig:
             raise ValueError(
                 f"unknown fusion variant {self.fusion.variant!r}; choose one of {', '.join(FUSION_VARIANTS)}"
             )
+        if self.fusion.gate and self.fusion.variant in ("text-only", "audio-only"):
+            raise ValueError(f"the fusion gate mixes two modalities; variant {self.fusion.variant!r} has one")
 
     @property
     def uses_text(self) -> bool:

@@ -34,6 +34,35 @@ class RegressionHead(nn.Module):
         return self.net(features).squeeze(-1)
 
 
+class ModalityGate(nn.Module):
+    """Dynamic fusion: the fused score as a per-utterance mix of the text head's, the audio head's and the fused
+    head's scores, weighted by a softmax that reads the fused features.
+
+    Why: which modality to trust changes from one utterance to the next
+    (words that say nothing, a voice the audio head has never heard), and a
+    mix of the fused head with the text head is a small ensemble, better
+    than either alone. The gate only learns how to weigh: it reads the heads'
+    scores and the features detached (`MMML.forward`), so adding it changes
+    nothing else the model learns. A missing modality (NaN score) gets weight 0.
+    """
+
+    SOURCES = ("text", "audio", "fusion")
+
+    def __init__(self, in_features: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, len(self.SOURCES))
+        )
+
+    def weights(self, features: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """[B, 3] weights over `SOURCES` for scores [B, 3]; each row sums to 1 over its present sources."""
+        logits = self.net(features).masked_fill(torch.isnan(scores), float("-inf"))
+        return torch.softmax(logits.float(), dim=-1).to(scores.dtype)
+
+    def forward(self, features: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        return (self.weights(features, scores) * scores.nan_to_num(0.0)).sum(dim=-1)
+
+
 def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over valid positions; a sample with none gives zeros (never NaN)."""
     weights = mask.to(states.dtype).unsqueeze(-1)

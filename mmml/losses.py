@@ -28,7 +28,9 @@ def multi_loss(
 
     A sample is left out of a head's loss where the head's score is NaN (its
     modality is missing) or its target is NaN (its label says nothing about
-    that modality, e.g. neutral words spoken in anger).
+    that modality, e.g. neutral words spoken in anger). Under a gate, the
+    fused head's own score (`scores.fusion`) is held to the fused target with
+    the fused weight, beside the gate's mix.
     """
     if kind not in ("mse", "l1"):
         raise ValueError(f"unknown loss {kind!r}; use 'mse' or 'l1'")
@@ -37,8 +39,10 @@ def multi_loss(
     if not selected:
         raise ValueError(f"no loss to optimise: weights {dict(weights)} select no head this model has")
     total = scores.fused.sum() * 0.0  # a batch with no usable row for any selected head contributes nothing
-    for head in selected:
-        predicted = getattr(scores, head)
+    terms = [(head, getattr(scores, head)) for head in selected]
+    if scores.fusion is not None and "fused" in selected:
+        terms.append(("fused", scores.fusion))
+    for head, predicted in terms:
         target = targets[head].to(predicted.dtype)
         valid = ~torch.isnan(predicted) & ~torch.isnan(target)
         if valid.any():

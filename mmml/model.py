@@ -21,7 +21,7 @@ from transformers import PreTrainedModel
 from .config import ModelConfig
 from .encoders import encode_audio, freeze_feature_extractor, load_encoder
 from .fusion import FusionDims, FusionNetwork
-from .heads import FusedConcatReadout, FusedTransformerReadout, RegressionHead, masked_mean
+from .heads import FusedConcatReadout, FusedTransformerReadout, ModalityGate, RegressionHead, masked_mean
 
 
 @dataclass
@@ -29,11 +29,14 @@ class Scores:
     """One score per sample from each head; `None` where the variant has no such head.
 
     A head whose modality is missing for a sample gives NaN for that sample.
+    Under a gate (`FusionConfig.gate`), `fused` is the gate's mix and
+    `fusion` the fused head's own score, which keeps its own loss.
     """
 
     fused: torch.Tensor
     text: torch.Tensor | None
     audio: torch.Tensor | None
+    fusion: torch.Tensor | None = None
 
 
 class MMML(nn.Module):
@@ -82,6 +85,7 @@ class MMML(nn.Module):
             "concat": text_width + audio_width,
         }.get(variant)
         self.fused_head = RegressionHead(fused_width, head_hidden, dropout) if fused_width else None
+        self.gate = ModalityGate(fused_width, head_hidden, dropout) if config.fusion.gate else None
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> MMML:
@@ -122,21 +126,26 @@ class MMML(nn.Module):
                 audio_states, audio_mask = _nothing(self.audio_encoder, present)
             audio_score = _nan_where_missing(self.audio_head(masked_mean(audio_states, audio_mask)), audio_mask)
 
-        fused = self._fuse(text_states, text_mask, audio_states, audio_mask)
-        if fused is None:  # single-modality baselines: their one head is the answer
-            fused = text_score if text_score is not None else audio_score
-        return Scores(fused=fused, text=text_score, audio=audio_score)
+        features = self._fused_features(text_states, text_mask, audio_states, audio_mask)
+        if features is None:  # single-modality baselines: their one head is the answer
+            return Scores(fused=text_score if text_score is not None else audio_score, text=text_score, audio=audio_score)
+        fused = self.fused_head(features)
+        if self.gate is None:
+            return Scores(fused=fused, text=text_score, audio=audio_score)
+        heads = torch.stack([text_score, audio_score, fused], dim=-1).detach()
+        return Scores(fused=self.gate(features.detach(), heads), text=text_score, audio=audio_score, fusion=fused)
 
-    def _fuse(
+    def _fused_features(
         self,
         text: torch.Tensor | None,
         text_mask: torch.Tensor | None,
         audio: torch.Tensor | None,
         audio_mask: torch.Tensor | None,
     ) -> torch.Tensor | None:
+        """The fused head's input feature per sample; None for the single-modality baselines."""
         variant = self.config.fusion.variant
         if variant == "concat":
-            return self.fused_head(torch.cat([masked_mean(text, text_mask), masked_mean(audio, audio_mask)], dim=-1))
+            return torch.cat([masked_mean(text, text_mask), masked_mean(audio, audio_mask)], dim=-1)
         if self.fusion is None:
             return None
         text_in, text_in_mask, audio_in, audio_in_mask = self.fusion.embed(text, text_mask, audio, audio_mask)
@@ -149,7 +158,7 @@ class MMML(nn.Module):
             )
         else:  # fused+transformer
             features = self.readout(text_in, text_out, text_in_mask, audio_in, audio_out, audio_in_mask)
-        return self.fused_head(features)
+        return features
 
 
 def _fusion_dims(config: ModelConfig, reference: PreTrainedModel) -> FusionDims:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from mmml.config import FUSION_VARIANTS, ModelConfig
+from mmml.config import FUSION_VARIANTS, FusionConfig, ModelConfig
+from mmml.heads import ModalityGate
 from mmml.losses import multi_loss
 from mmml.model import MMML
 from mmml.preprocessing import Preprocessor
@@ -22,15 +25,20 @@ def _audios(seed: int = 0) -> list[np.ndarray]:
     return [rng.standard_normal(n).astype(np.float32) for n in (8_000, 40_000, 20_000)]
 
 
-def _build(backbones: Path, variant: str) -> tuple[MMML, Preprocessor, ModelConfig]:
+# Every fusion variant, and the two readouts most used with the dynamic-fusion gate.
+BUILDS = [(v, False) for v in FUSION_VARIANTS] + [("fused+concat", True), ("concat", True)]
+
+
+def _build(backbones: Path, variant: str, gate: bool = False) -> tuple[MMML, Preprocessor, ModelConfig]:
     config = tiny_model_config(backbones, variant)
+    config = replace(config, fusion=replace(config.fusion, gate=gate))
     torch.manual_seed(0)
     return MMML.from_config(config), Preprocessor.from_config(config), config
 
 
-@pytest.mark.parametrize("variant", FUSION_VARIANTS)
-def test_every_variant_scores_each_sample(tiny_backbones: Path, variant: str) -> None:
-    model, pre, config = _build(tiny_backbones, variant)
+@pytest.mark.parametrize(("variant", "gate"), BUILDS)
+def test_every_variant_scores_each_sample(tiny_backbones: Path, variant: str, gate: bool) -> None:
+    model, pre, config = _build(tiny_backbones, variant, gate)
     with torch.no_grad():
         scores = model.eval()(**pre(TEXTS, _audios()))
     assert scores.fused.shape == (3,)
@@ -42,9 +50,9 @@ def test_every_variant_scores_each_sample(tiny_backbones: Path, variant: str) ->
             assert head.shape == (3,) and torch.isfinite(head).all()
 
 
-@pytest.mark.parametrize("variant", FUSION_VARIANTS)
-def test_gradients_reach_every_trainable_parameter_but_not_the_frozen_cnn(tiny_backbones: Path, variant: str) -> None:
-    model, pre, config = _build(tiny_backbones, variant)
+@pytest.mark.parametrize(("variant", "gate"), BUILDS)
+def test_gradients_reach_every_trainable_parameter_but_not_the_frozen_cnn(tiny_backbones: Path, variant: str, gate: bool) -> None:
+    model, pre, config = _build(tiny_backbones, variant, gate)
     model.train()
     scores = model(**pre(TEXTS, _audios()))
     target = torch.tensor([1.0, -2.0, 0.5])
@@ -57,10 +65,10 @@ def test_gradients_reach_every_trainable_parameter_but_not_the_frozen_cnn(tiny_b
         assert cnn and all(not p.requires_grad and p.grad is None for p in cnn)
 
 
-@pytest.mark.parametrize("variant", FUSION_VARIANTS)
-def test_padding_does_not_change_scores(tiny_backbones: Path, variant: str) -> None:
+@pytest.mark.parametrize(("variant", "gate"), BUILDS)
+def test_padding_does_not_change_scores(tiny_backbones: Path, variant: str, gate: bool) -> None:
     """A sample scored inside a padded batch scores the same as alone (the padding is masked exactly)."""
-    model, pre, _ = _build(tiny_backbones, variant)
+    model, pre, _ = _build(tiny_backbones, variant, gate)
     model.eval()
     audios = _audios()
     with torch.no_grad():
@@ -81,8 +89,9 @@ def test_padded_batch_is_really_padded(tiny_backbones: Path) -> None:
     assert (batch["audio_attention_mask"].sum(dim=1) < batch["audio_attention_mask"].shape[1]).all()
 
 
-def test_missing_modalities_give_finite_fused_and_nan_for_the_absent_head(tiny_backbones: Path) -> None:
-    model, pre, _ = _build(tiny_backbones, "fused")
+@pytest.mark.parametrize("gate", [False, True])
+def test_missing_modalities_give_finite_fused_and_nan_for_the_absent_head(tiny_backbones: Path, gate: bool) -> None:
+    model, pre, _ = _build(tiny_backbones, "fused", gate)
     audios = _audios()
     with torch.no_grad():
         text_only = model.eval()(**pre(TEXTS, None))
@@ -95,6 +104,45 @@ def test_missing_modalities_give_finite_fused_and_nan_for_the_absent_head(tiny_b
     assert torch.isfinite(mixed.fused).all()
     assert torch.isnan(mixed.audio[0]) and torch.isnan(mixed.text[1])
     assert torch.isfinite(mixed.text[0]) and torch.isfinite(mixed.audio[1])
+
+
+def test_the_gate_mixes_the_three_scores_by_its_weights() -> None:
+    """Weights 3:1:1 (text, audio, fusion) by the last layer's bias; a missing modality's weight goes to the rest."""
+    gate = ModalityGate(in_features=4, hidden=8, dropout=0.0)
+    with torch.no_grad():
+        gate.net[-1].weight.zero_()
+        gate.net[-1].bias.copy_(torch.tensor([math.log(3.0), 0.0, 0.0]))
+    scores = torch.tensor([[2.0, -1.0, 0.5], [float("nan"), -1.0, 0.5], [2.0, float("nan"), 0.5]])
+    fused = gate(torch.randn(3, 4), scores)
+    # (3·2 − 1 + 0.5) / 5; (−1 + 0.5) / 2; (3·2 + 0.5) / 4
+    assert fused.tolist() == pytest.approx([1.1, -0.25, 1.625])
+
+
+def test_the_gate_learns_only_how_to_weigh(tiny_backbones: Path) -> None:
+    """The gate's mix trains the gate alone (heads' scores and features come in detached); the fused loss also
+    holds the fused head's own score to the target, so the fused head keeps learning as without a gate."""
+    model, pre, _ = _build(tiny_backbones, "fused+concat", gate=True)
+    target = torch.tensor([1.0, -2.0, 0.5])
+    scores = model.train()(**pre(TEXTS, _audios()))
+    torch.nn.functional.mse_loss(scores.fused, target).backward()
+    trained = {n.split(".")[0] for n, p in model.named_parameters() if p.grad is not None and p.grad.any()}
+    assert trained == {"gate"}
+
+    model.zero_grad(set_to_none=True)
+    scores = model(**pre(TEXTS, _audios()))
+    loss = multi_loss(scores, {"fused": target}, {"fused": 1.0})
+    expected = torch.nn.functional.mse_loss(scores.fused, target) + torch.nn.functional.mse_loss(scores.fusion, target)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    loss.backward()
+    for module in (model.text_head, model.audio_head):
+        assert all(p.grad is None for p in module.parameters())
+    for module in (model.gate, model.fused_head, model.fusion):
+        assert any(p.grad is not None and p.grad.any() for p in module.parameters())
+
+
+def test_the_gate_needs_two_modalities() -> None:
+    with pytest.raises(ValueError, match="gate"):
+        ModelConfig(fusion=FusionConfig(variant="text-only", gate=True))
 
 
 def test_missing_audio_is_the_same_as_audio_too_short_for_one_frame(tiny_backbones: Path) -> None:

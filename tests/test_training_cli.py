@@ -111,6 +111,7 @@ def test_text_subnet_of_a_multimodal_checkpoint_runs_without_audio(
             "8",
             "--audio-cache",
             str(tmp_path / "cache"),
+            "--gate",
             "--out",
             str(out),
             *TINY,
@@ -118,6 +119,7 @@ def test_text_subnet_of_a_multimodal_checkpoint_runs_without_audio(
         capsys,
     )
     assert code == 0, stderr
+    assert json.loads((out / "train_config.json").read_text())["model"]["fusion"]["gate"] is True
     recorded = json.loads((out / "seed-3" / "result.json").read_text())["metrics"]["test"]
     labels_only = write_label_csv(tmp_path / "no_media" / "label.csv", corpus_rows())
     code, stdout, stderr = run(
@@ -141,7 +143,7 @@ def test_text_subnet_of_a_multimodal_checkpoint_runs_without_audio(
     # The text head reads only the text encoder: same numbers with or without the audio present.
     assert json.loads((tmp_path / "text.json").read_text())["metrics"] == pytest.approx(recorded["text"], abs=2e-4)
 
-    # A label.csv with no media tree is a transcript corpus: the fused head answers with the audio missing.
+    # A label.csv with no media tree is a transcript corpus: the fused head (its gate) answers with the audio missing.
     code, _, stderr = run(["evaluate", str(out / "seed-3" / "best"), "--data", str(labels_only), "--quiet"], capsys)
     assert code == 0, stderr
     # With a media tree, every clip must have its file.

@@ -115,6 +115,12 @@ def _common_options(command: Callable) -> Callable:
         _essential("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         _model("--fusion-layers", type=click.IntRange(min=1), help="Fusion layers. [default: 5]"),
         _model("--dropout", type=click.FloatRange(0, 1), help="Dropout of fusion and heads. [default: 0.3]"),
+        _model(
+            "--gate/--no-gate",
+            default=None,
+            help="Dynamic fusion: the fused score mixes the text head, audio head and fusion MLP per utterance. "
+            "[default: off]",
+        ),
         _model("--max-tokens", type=click.IntRange(min=2), help="Text truncation in tokens. [default: 96 en, 64 zh]"),
         _model("--max-seconds", type=click.FloatRange(min=0.1), help="Audio truncation in seconds. [default: 6]"),
         _optim("--loss", type=click.Choice(["mse", "l1"]), help="Regression loss. [default: mse]"),
@@ -192,7 +198,7 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
         model,
         text=replace(model.text, **given(name_or_path="text_encoder", max_tokens="max_tokens")),
         audio=replace(model.audio, **given(name_or_path="audio_encoder", max_seconds="max_seconds")),
-        fusion=replace(model.fusion, **given(layers="fusion_layers", dropout="dropout", variant="variant")),
+        fusion=replace(model.fusion, **given(layers="fusion_layers", dropout="dropout", variant="variant", gate="gate")),
     )
     if options.get("data"):
         data = replace(data, corpora=tuple(parse_corpus(spec, options.get("dataset")) for spec in options["data"]))

@@ -101,6 +101,7 @@ def default_recipe(data_dir: Path | None = None, seeds: tuple[int, ...] = RECIPE
                 ffn_size=256,
                 dropout=0.1,
                 modality_head_layers=3,
+                gate=True,
             ),
         ),
         data=DataConfig(
