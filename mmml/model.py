@@ -128,7 +128,8 @@ class MMML(nn.Module):
 
         features = self._fused_features(text_states, text_mask, audio_states, audio_mask)
         if features is None:  # single-modality baselines: their one head is the answer
-            return Scores(fused=text_score if text_score is not None else audio_score, text=text_score, audio=audio_score)
+            only = text_score if text_score is not None else audio_score
+            return Scores(fused=only, text=text_score, audio=audio_score)
         fused = self.fused_head(features)
         if self.gate is None:
             return Scores(fused=fused, text=text_score, audio=audio_score)

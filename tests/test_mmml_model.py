@@ -51,7 +51,9 @@ def test_every_variant_scores_each_sample(tiny_backbones: Path, variant: str, ga
 
 
 @pytest.mark.parametrize(("variant", "gate"), BUILDS)
-def test_gradients_reach_every_trainable_parameter_but_not_the_frozen_cnn(tiny_backbones: Path, variant: str, gate: bool) -> None:
+def test_gradients_reach_every_trainable_parameter_but_not_the_frozen_cnn(
+    tiny_backbones: Path, variant: str, gate: bool
+) -> None:
     model, pre, config = _build(tiny_backbones, variant, gate)
     model.train()
     scores = model(**pre(TEXTS, _audios()))

@@ -198,7 +198,9 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
         model,
         text=replace(model.text, **given(name_or_path="text_encoder", max_tokens="max_tokens")),
         audio=replace(model.audio, **given(name_or_path="audio_encoder", max_seconds="max_seconds")),
-        fusion=replace(model.fusion, **given(layers="fusion_layers", dropout="dropout", variant="variant", gate="gate")),
+        fusion=replace(
+            model.fusion, **given(layers="fusion_layers", dropout="dropout", variant="variant", gate="gate")
+        ),
     )
     if options.get("data"):
         data = replace(data, corpora=tuple(parse_corpus(spec, options.get("dataset")) for spec in options["data"]))
