@@ -43,7 +43,10 @@ class ModalityGate(nn.Module):
     mix of the fused head with the text head is a small ensemble, better
     than either alone. The gate only learns how to weigh: it reads the heads'
     scores and the features detached (`MMML.forward`), so adding it changes
-    nothing else the model learns. A missing modality (NaN score) gets weight 0.
+    nothing else the model learns. It sees the scores themselves beside the
+    features: how sure each head is (a strongly opinionated sentence, a voice
+    heard as mildly sad) is what says whom to trust. A missing modality (NaN
+    score) gets weight 0.
     """
 
     SOURCES = ("text", "audio", "fusion")
@@ -51,12 +54,17 @@ class ModalityGate(nn.Module):
     def __init__(self, in_features: int, hidden: int, dropout: float) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, len(self.SOURCES))
+            nn.Dropout(dropout),
+            nn.Linear(in_features + 2 * len(self.SOURCES), hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, len(self.SOURCES)),
         )
 
     def weights(self, features: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """[B, 3] weights over `SOURCES` for scores [B, 3]; each row sums to 1 over its present sources."""
-        logits = self.net(features).masked_fill(torch.isnan(scores), float("-inf"))
+        missing = torch.isnan(scores)
+        inputs = torch.cat([features, scores.nan_to_num(0.0), missing.to(features.dtype)], dim=-1)
+        logits = self.net(inputs).masked_fill(missing, float("-inf"))
         return torch.softmax(logits.float(), dim=-1).to(scores.dtype)
 
     def forward(self, features: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:

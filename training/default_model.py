@@ -92,7 +92,8 @@ def default_recipe(data_dir: Path | None = None, seeds: tuple[int, ...] = RECIPE
             audio=AudioEncoderConfig("packaged:whisper-tiny.en", max_seconds=15.0),
             # Three-layer modality heads (docs/DEVIATIONS.md). fused+concat (paper 3.4): the fused head reads each
             # encoder's own summary beside the fused CLS tokens, so it has all the text head has; on spoken opinions
-            # its Corr is above the text head's for every seed (training/RESULTS.md).
+            # its Corr is above the text head's for every seed. The gate (heads.ModalityGate) mixes the fused head with
+            # the text and audio heads per utterance (training/RESULTS.md, "Fusion on voices the model never heard").
             fusion=FusionConfig(
                 variant="fused+concat",
                 layers=2,
