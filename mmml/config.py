@@ -82,8 +82,8 @@ class FusionConfig:
     # fused+transformer: Transformer encoder layers re-encoding each modality (None: the authors' 3 for
     # English, 2 for Chinese).
     readout_layers: int | None = None
-    # Dynamic fusion (heads.ModalityGate): the fused score mixes the text head, the audio head and the fusion MLP
-    # with per-utterance weights. Needs both modalities and a fused head.
+    # Dynamic fusion (heads.ModalityGate): the fused score mixes the text head, the audio head and the fused head
+    # with per-utterance weights. Needs both modalities.
     gate: bool = False
 
     # Models saved before these fields existed had three-layer modality heads and a one-layer readout (see `from_dict`).
@@ -104,7 +104,7 @@ class ModelConfig:
             raise ValueError(
                 f"unknown fusion variant {self.fusion.variant!r}; choose one of {', '.join(FUSION_VARIANTS)}"
             )
-        if self.fusion.gate and self.fusion.variant in ("text-only", "audio-only"):
+        if self.fusion.gate and not (self.uses_text and self.uses_audio):
             raise ValueError(f"the fusion gate mixes two modalities; variant {self.fusion.variant!r} has one")
 
     @property

@@ -118,8 +118,7 @@ def _common_options(command: Callable) -> Callable:
         _model(
             "--gate/--no-gate",
             default=None,
-            help="Dynamic fusion: the fused score mixes the text head, audio head and fusion MLP per utterance. "
-            "[default: off]",
+            help="Dynamic fusion: the fused score mixes the text, audio and fused heads per utterance. [default: off]",
         ),
         _model("--max-tokens", type=click.IntRange(min=2), help="Text truncation in tokens. [default: 96 en, 64 zh]"),
         _model("--max-seconds", type=click.FloatRange(min=0.1), help="Audio truncation in seconds. [default: 6]"),
