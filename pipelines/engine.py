@@ -179,8 +179,9 @@ class Transcribe:
 
     def _heard_pieces(self, stream: _Stream) -> Pieces:
         vad = partial(self.vad.speech_samples, options=self.asr)
-        for part in parts(stream, vad, self.part_samples, self.part_samples // 4):
-            [transcript] = self.stage.transcribe_many(self.pipeline, [part.audio], regions=[part.regions])
+        for part, transcript in self.stage.transcribe_parts(
+            self.pipeline, parts(stream, vad, self.part_samples, self.part_samples // 4)
+        ):
             release_freed_memory()
             offset = part.offset / SAMPLE_RATE
             for fields in self._fields(transcript, offset):

@@ -47,8 +47,8 @@ from __future__ import annotations
 import math
 import queue
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -62,7 +62,7 @@ from faster_whisper.transcribe import get_compression_ratio
 from mmml.packaged import resolve
 
 from .options import SAMPLE_RATE, WINDOW_SECONDS, ASROptions
-from .parts import Regions
+from .parts import Part, Regions
 from .vad import speech_samples
 from .windows import Window, pack
 from .words import Word
@@ -142,34 +142,86 @@ def transcribe_each(
 ) -> Iterator[tuple[int, Transcript]]:
     """(index, transcript) of each video of a group, in order, as soon as the windows holding its speech are decoded.
 
-    VAD runs once per video (unless its `regions` are given); the group's
-    speech is decoded in shared windows. Yielding video by video lets scoring
-    start on the first videos of a group while Whisper works on the rest.
+    VAD runs once per video (unless its `regions` are given) and the group's
+    windows are queued on the lanes before this returns; the group's speech
+    is decoded in shared windows. Yielding video by video lets scoring start
+    on the first videos of a group while Whisper works on the rest.
     """
-    options = pipeline.options
     if regions is None:
-        regions = [speech_samples(audio, options) for audio in audios]
+        regions = [speech_samples(audio, pipeline.options) for audio in audios]
+    return _queued(pipeline, audios, regions)[1]
+
+
+def transcribe_parts(pipeline: Decoder, parts: Iterable[Part]) -> Iterator[tuple[Part, Transcript]]:
+    """Each part of a long recording with its transcript, in order, the next part queued before this one is done.
+
+    Part by part, each lane would sit idle at the end of every part until
+    the slowest lane finished and the next part was read and its VAD run (on
+    two cores about a tenth of a 10-minute recording's time). Here the next
+    part is read, its VAD run and its windows queued while this part
+    decodes: a lane that finishes goes straight on to the next part. Each
+    part's windows and batches are the same as alone, so are its words.
+    """
+    in_flight: list[tuple[Part, Decoding, Iterator[tuple[int, Transcript]]]] = []
+    try:
+        for part in parts:
+            in_flight.append((part, *_queued(pipeline, [part.audio], [part.regions])))
+            if len(in_flight) > 1:
+                yield _oldest(in_flight)
+        while in_flight:
+            yield _oldest(in_flight)
+    finally:
+        for _, decoding, _ in in_flight:  # parts not collected (an error, a run stopped): batches not begun dropped
+            decoding.cancel()
+
+
+def _oldest(in_flight: list[tuple[Part, Decoding, Iterator[tuple[int, Transcript]]]]) -> tuple[Part, Transcript]:
+    part, _, found = in_flight[0]
+    [(_, transcript)] = found
+    del in_flight[0]
+    return part, transcript
+
+
+def _queued(
+    pipeline: Decoder, audios: Sequence[np.ndarray], regions: Sequence[Regions]
+) -> tuple[Decoding, Iterator[tuple[int, Transcript]]]:
+    """The group's speech packed into windows and queued on the lanes; its transcripts, as they come."""
     windows = pack(regions)
+    decoding = pipeline.decode(windows, audios)
+    return decoding, _transcripts(windows, decoding, audios, regions, pipeline.options)
+
+
+def _transcripts(
+    windows: Sequence[Window],
+    decoding: Decoding,
+    audios: Sequence[np.ndarray],
+    regions: Sequence[Regions],
+    options: ASROptions,
+) -> Iterator[tuple[int, Transcript]]:
+    """Each video's transcript as soon as the last window holding its speech is decoded (see `transcribe_each`)."""
     last_window = {p.video: i for i, window in enumerate(windows) for p in window.pieces}
     words: list[list[Word]] = [[] for _ in audios]
     decoded: list[DecodedWindow] = []
-    results = pipeline.decode(windows, audios)
-    for video in range(len(audios)):
-        while last_window.get(video, -1) >= len(decoded):
-            window, result = windows[len(decoded)], next(results)
-            for word in result.words:
-                owner, start, end = window.video_time(word.start, word.end)
-                words[owner].append(Word(start, end, word.text, word.probability))
-            decoded.append(result)
-        yield (
-            video,
-            Transcript(
-                sorted(words[video], key=lambda w: w.start),
-                [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in regions[video]],
-                *_language(video, windows, decoded, options),
-                len(audios[video]) / SAMPLE_RATE,
-            ),
-        )
+    results = iter(decoding)
+    try:
+        for video in range(len(audios)):
+            while last_window.get(video, -1) >= len(decoded):
+                window, result = windows[len(decoded)], next(results)
+                for word in result.words:
+                    owner, start, end = window.video_time(word.start, word.end)
+                    words[owner].append(Word(start, end, word.text, word.probability))
+                decoded.append(result)
+            yield (
+                video,
+                Transcript(
+                    sorted(words[video], key=lambda w: w.start),
+                    [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in regions[video]],
+                    *_language(video, windows, decoded, options),
+                    len(audios[video]) / SAMPLE_RATE,
+                ),
+            )
+    finally:
+        decoding.cancel()
 
 
 def _language(
@@ -183,8 +235,28 @@ def _language(
     return best.language, best.language_probability
 
 
+class Decoding:
+    """Batches of windows queued on a Decoder's lanes: their results in window order; `cancel` drops those not
+    begun."""
+
+    def __init__(self, batches: list[Future[list[DecodedWindow]]]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[DecodedWindow]:
+        for batch in self.batches:
+            yield from batch.result()
+
+    def cancel(self) -> None:
+        for batch in self.batches:
+            batch.cancel()
+
+
 class Decoder:
-    """Whisper for one ASR worker: one model, decoding in `lanes` WindowPipelines side by side (see Lanes above)."""
+    """Whisper for one ASR worker: one model, decoding in `lanes` WindowPipelines side by side (see Lanes above).
+
+    Batches run on the lanes' own threads (one lane: one thread), so the
+    caller reads and runs VAD on what comes next while they decode.
+    """
 
     def __init__(self, model: WhisperModel, options: ASROptions, lanes: int = 1) -> None:
         self.options = options
@@ -193,14 +265,13 @@ class Decoder:
         self.free: queue.SimpleQueue[WindowPipeline] = queue.SimpleQueue()
         for lane in self.lanes:
             self.free.put(lane)
-        self.pool = ThreadPoolExecutor(lanes, thread_name_prefix="whisper-lane") if lanes > 1 else None
+        self.pool = ThreadPoolExecutor(lanes, thread_name_prefix="whisper-lane")
 
-    def decode(self, windows: Sequence[Window], audios: Sequence[np.ndarray]) -> Iterator[DecodedWindow]:
-        """Words and language of each window, in order; batches are decoded on free lanes as they come."""
+    def decode(self, windows: Sequence[Window], audios: Sequence[np.ndarray]) -> Decoding:
+        """Queue every window's batch on the lanes now; iterate the result for words and language, in order."""
         batches = lane_batches(len(windows), self.options.batch_size, len(self.lanes))
         run = partial(self._on_a_lane, windows, audios)
-        for decoded in self.pool.map(run, batches) if self.pool else map(run, batches):
-            yield from decoded
+        return Decoding([self.pool.submit(run, batch) for batch in batches])
 
     def _on_a_lane(self, windows: Sequence[Window], audios: Sequence[np.ndarray], batch: range) -> list[DecodedWindow]:
         lane = self.free.get()
