@@ -140,47 +140,53 @@ def test_a_loop_of_a_few_seconds_is_found_among_a_window_of_speech() -> None:
     assert loops([" bam,"] * 12, 2.4) and not loops([" bam,"] * 5, 2.4) and not loops([], 2.4)
 
 
-def test_a_window_decoded_into_a_repetition_loop_is_decoded_again_with_fallback(annotate_corpus, asr, monkeypatch):
+def test_a_window_decoded_into_a_repetition_loop_is_decoded_again_penalising_repeats(annotate_corpus, asr, monkeypatch):
     """Beam search alone can lock into "boom, boom, ..." to the end of a window; such a window is decoded again
-    alone, segment by segment, and a window that reads as speech is kept as decoded."""
+    from its features with a repetition penalty (one batched pass), and, if that loops too, segment by segment;
+    a window that reads as speech is kept as decoded."""
     from faster_whisper.transcribe import get_compression_ratio
 
-    from pipelines.transcribe import DecodedWindow
+    from pipelines.transcribe import LOOP_REPETITION_PENALTY, DecodedWindow
     from pipelines.vad import speech_samples
     from pipelines.windows import pack
     from pipelines.words import Word
 
     (path, expected), *_ = annotate_corpus.sentences.items()
+    said = _words(" ".join(sentence for sentence, _, _ in expected))
     audio = decode_audio(path)
     window = pack([speech_samples(audio, ASR)])[0].audio([audio])
     lane = asr.lanes[0]
     decoded = lane.decode([window])[0]
     loop = DecodedWindow([Word(0.2 * i, 0.2 * i + 0.15, " boom,", 0.9) for i in range(60)], "en", 1.0)
+    penalties, transcribe = [], lane.model.transcribe
+    forward = lane._forward
+
+    def counted_forward(*args, decoding=None, **options):
+        penalties.append(decoding.repetition_penalty if decoding else None)
+        return forward(*args, decoding=decoding, **options)
+
+    def counted_transcribe(audio, **options):
+        penalties.append(("alone", options["repetition_penalty"]))
+        return transcribe(audio, **options)
+
+    monkeypatch.setattr(lane, "_forward", counted_forward)
+    monkeypatch.setattr(lane.model, "transcribe", counted_transcribe)
     monkeypatch.setattr(lane, "_batch", lambda features, seconds: [loop])  # as if beam search had looped
     again = lane.decode([window])[0]
     text = "".join(w.text for w in again.words)
-    assert again.language == "en" and get_compression_ratio(text) < 2.4  # decoded afresh, not the loop
-    assert _words(text) & _words(" ".join(sentence for sentence, _, _ in expected)), text
+    assert penalties == [LOOP_REPETITION_PENALTY]  # one batched pass, penalising repeats; no decode alone
+    assert again.language == "en" and get_compression_ratio(text) < 2.4 and _words(text) & said, text
     assert all(0 <= w.start <= w.end <= len(window) / 16_000 + 0.5 for w in again.words)  # the window's own times
+
+    # A window that loops again when penalised is decoded alone, segment by segment.
+    penalties.clear()
+    monkeypatch.setattr(lane, "_forward", lambda *args, decoding=None, **options: [loop.words])
+    alone = lane.decode([window])[0]
+    assert penalties == [("alone", LOOP_REPETITION_PENALTY)] and _words("".join(w.text for w in alone.words)) & said
+
+    penalties.clear()
     monkeypatch.setattr(lane, "_batch", lambda features, seconds: [decoded])
-    assert lane.decode([window])[0] is decoded  # speech that does not loop is never decoded twice
-
-    # A window that loops again when decoded alone is decoded once more, penalising repeats.
-    transcribe, penalties = lane.model.transcribe, []
-
-    def loops_unpenalised(audio, **options):
-        penalties.append(options["repetition_penalty"])
-        segments, info = transcribe(audio, **options)
-        if options["repetition_penalty"] > 1:
-            return segments, info
-        segments = list(segments)
-        looped = [replace(w, word=" boom,") for s in segments for w in s.words] * 8
-        return [replace(segments[0], words=looped)], info
-
-    monkeypatch.setattr(lane, "_batch", lambda features, seconds: [loop])
-    monkeypatch.setattr(lane.model, "transcribe", loops_unpenalised)
-    penalised = lane.decode([window])[0]
-    assert penalties == [1.0, 1.1] and _words("".join(w.text for w in penalised.words)) & _words(text)
+    assert lane.decode([window])[0] is decoded and penalties == []  # speech that does not loop is decoded once
 
 
 def test_each_video_is_handed_on_as_soon_as_its_windows_are_decoded(annotate_corpus) -> None:
