@@ -32,6 +32,11 @@ def test_forward_goes_through_the_overridden_step_and_the_word_timing_state() ->
     assert 'chunk_metadata["offset"]' in forward and 'chunk_metadata["duration"]' in forward
 
 
+def test_the_batched_step_detects_languages_on_the_model_the_lane_watches() -> None:
+    """`pipelines.transcribe._Detecting` keeps what this call returns instead of detecting a second time."""
+    assert "self.model.model.detect_language(" in inspect.getsource(BatchedInferencePipeline.generate_segment_batched)
+
+
 def test_transcription_options_carry_the_fields_replaced_per_batch() -> None:
     fields = {f.name for f in dataclasses.fields(TranscriptionOptions)}
     assert {"multilingual", "word_timestamps", "beam_size", "clip_timestamps", "compression_ratio_threshold"} <= fields
