@@ -8,8 +8,9 @@
    Ray's GCS, raylet, workers) is sampled every 0.25 s for its summed PSS
    and RSS, as in `annotate_throughput.py`.
 3. With `--peer`: faster-whisper's own `BatchedInferencePipeline` over each
-   recording (batch 8, the same model, int8, beam 5), wall time beside the
-   annotate run's.
+   recording (batch 8, the same model, int8, beam 5), wall time beside that
+   of one more annotate run made without the memory sampler (reading every
+   process's smaps four times a second takes CPU the peer would not pay).
 4. With `--rescore`: each recording annotated again from the first run's
    utterances (`--transcripts`, the same checkpoint: no ASR), its wall time
    over the first run's. On a recording of hours, what a re-run costs beyond
@@ -104,12 +105,17 @@ def main() -> None:
             "peak_rss_mib": round(timing.rss / 2**20),
             "load": round(timing.load, 1),
         }
-        if args.peer:
+        if args.peer:  # timed again without the memory sampler, whose reads of /proc/*/smaps take CPU of its own
+            alone = annotate(
+                recording.parent, out, args.model, argparse.Namespace(**{**vars(options), "memory": False}), ""
+            )
             peer = whisper_loop([recording], options, batched=True)
             runs[recording.stem]["batched_peer"] = {
+                "annotate_wall_s": round(alone.wall, 1),
+                "annotate_load": round(alone.load, 1),
                 "wall_s": round(peer.wall, 1),
                 "load": round(peer.load, 1),
-                "annotate_over_batched_peer": round(timing.wall / peer.wall, 3),
+                "annotate_over_batched_peer": round(alone.wall / peer.wall, 3),
             }
         if args.rescore:
             again = annotate(
