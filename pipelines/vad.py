@@ -3,7 +3,7 @@
 VAD runs once per video: its regions decide what Whisper decodes
 (`pipelines.windows`) and which speech without words still becomes an
 utterance (`pipelines.segment`). Training cuts its clips with the same
-settings but a narrower speech margin (`training.audio_cache.trim_to_speech`).
+settings (`training.audio_cache.trim_to_speech`).
 """
 
 from __future__ import annotations

@@ -24,10 +24,6 @@ from mmml.atomic import replacing_file
 from mmml.config import SAMPLE_RATE
 from mmml.packaged import cache_dir
 
-# Speech margin of a trimmed training clip. Annotation's VAD keeps 400 ms (`ASROptions.vad_speech_pad_ms`, chosen for
-# Whisper's word error rate after the default model was trained); clips keep the 200 ms the default model learned on.
-TRIM_PAD_MS = 200
-
 AudioDecoder = Callable[..., np.ndarray]
 
 
@@ -46,13 +42,12 @@ def trim_to_speech(audio: np.ndarray) -> np.ndarray:
 
     Annotation scores VAD-cut utterances, so a training clip with a second
     of silence at each end (RAVDESS) is cut the same way; a clip without
-    detected speech is kept whole. The margin kept around speech is
-    `TRIM_PAD_MS`, what the default model's clips were cut with.
+    detected speech is kept whole.
     """
     from pipelines.options import ASROptions
     from pipelines.vad import speech_regions
 
-    regions = speech_regions(audio, ASROptions(vad_speech_pad_ms=TRIM_PAD_MS))
+    regions = speech_regions(audio, ASROptions())
     if not regions:
         return audio
     return audio[int(regions[0][0] * SAMPLE_RATE) : int(np.ceil(regions[-1][1] * SAMPLE_RATE))]
