@@ -25,6 +25,8 @@ SAMPLE_RATE = 16_000  # Hz: what Whisper, Silero VAD and the paper's audio encod
 LossKind = Literal["mse", "l1"]  # the multi-loss terms: paper L2, the authors' code L1
 FusionVariant = Literal["fused", "concat", "fused+concat", "fused+transformer", "text-only", "audio-only"]
 FUSION_VARIANTS: tuple[str, ...] = typing.get_args(FusionVariant)
+TextPooling = Literal["cls", "mean"]
+TEXT_POOLINGS: tuple[str, ...] = typing.get_args(TextPooling)
 
 
 @dataclass
@@ -40,6 +42,9 @@ class TextEncoderConfig:
     # Languages (Whisper's codes) the encoder reads; empty: the model's `language`. Words in any other language
     # would get a confident, meaningless text score, so annotation scores such utterances from their audio alone.
     languages: tuple[str, ...] = ()
+    # What the text head reads: the first token's state ("cls", the paper's RoBERTa) or the mean over the tokens
+    # ("mean"), the pooling sentence encoders such as MiniLM were trained with, whose first token carries little.
+    pooling: TextPooling = "cls"
 
     # Models saved before `recase` existed saw text as written (see `from_dict`).
     SAVED_BEFORE_FIELD_EXISTED: ClassVar[dict[str, Any]] = {"recase": False}
@@ -106,6 +111,8 @@ class ModelConfig:
             )
         if self.fusion.gate and not (self.uses_text and self.uses_audio):
             raise ValueError(f"the fusion gate mixes two modalities; variant {self.fusion.variant!r} has one")
+        if self.text.pooling not in TEXT_POOLINGS:
+            raise ValueError(f"unknown text pooling {self.text.pooling!r}; choose one of {', '.join(TEXT_POOLINGS)}")
 
     @property
     def uses_text(self) -> bool:

@@ -114,7 +114,7 @@ class MMML(nn.Module):
                 text_mask = attention_mask.bool() & present[:, None]
             else:  # a batch without words (speech-only rows): no encoder pass, the text CLS stands alone
                 text_states, text_mask = _nothing(self.text_encoder, present)
-            text_score = _nan_where_missing(self.text_head(text_states[:, 0]), text_mask)
+            text_score = _nan_where_missing(self.text_head(self._text_summary(text_states, text_mask)), text_mask)
 
         if self.audio_encoder is not None:
             audio_inputs = input_values if input_values is not None else input_features
@@ -135,6 +135,10 @@ class MMML(nn.Module):
             return Scores(fused=fused, text=text_score, audio=audio_score)
         heads = torch.stack([text_score, audio_score, fused], dim=-1).detach()
         return Scores(fused=self.gate(features.detach(), heads), text=text_score, audio=audio_score, fusion=fused)
+
+    def _text_summary(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The text head's input: the first token's state or the tokens' mean (`TextEncoderConfig.pooling`)."""
+        return masked_mean(states, mask) if self.config.text.pooling == "mean" else states[:, 0]
 
     def _fused_features(
         self,

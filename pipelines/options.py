@@ -15,7 +15,7 @@ declarations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from mmml.config import SAMPLE_RATE  # noqa: F401  (the stages import it from here)
 
@@ -116,7 +116,11 @@ class ASROptions:
         0.5, Flag("--vad-threshold", "Silero VAD speech probability threshold.", ASR, minimum=0, maximum=1)
     )
     vad_min_silence_ms: int = option(160)  # faster-whisper's batched default: split speech at short pauses
-    vad_speech_pad_ms: int = option(200)
+    vad_speech_pad_ms: int = option(200)  # around each region: where utterances begin and end
+    whisper_pad_ms: int = option(400)  # what Whisper hears around each region (`pipelines.vad`)
+
+    # Runs saved before `whisper_pad_ms` existed had Whisper hear the regions' own margin: resuming one goes on so.
+    SAVED_BEFORE_FIELD_EXISTED: ClassVar[dict[str, Any]] = {"whisper_pad_ms": 200}
 
 
 @dataclass(frozen=True)

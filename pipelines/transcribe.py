@@ -65,7 +65,7 @@ from mmml.packaged import resolve
 
 from .options import SAMPLE_RATE, WINDOW_SECONDS, ASROptions
 from .parts import Part, Regions
-from .vad import speech_samples
+from .vad import heard, speech_samples, within_speech
 from .windows import Window, pack
 from .words import Word
 
@@ -188,7 +188,7 @@ def _queued(
     pipeline: Decoder, audios: Sequence[np.ndarray], regions: Sequence[Regions]
 ) -> tuple[Decoding, Iterator[tuple[int, Transcript]]]:
     """The group's speech packed into windows and queued on the lanes; its transcripts, as they come."""
-    windows = pack(regions)
+    windows = pack([heard(r, len(audio), pipeline.options) for r, audio in zip(regions, audios, strict=True)])
     decoding = pipeline.decode(windows, audios)
     return decoding, _transcripts(windows, decoding, audios, regions, pipeline.options)
 
@@ -202,6 +202,7 @@ def _transcripts(
 ) -> Iterator[tuple[int, Transcript]]:
     """Each video's transcript as soon as the last window holding its speech is decoded (see `transcribe_each`)."""
     last_window = {p.video: i for i, window in enumerate(windows) for p in window.pieces}
+    speech = [[(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in video] for video in regions]
     words: list[list[Word]] = [[] for _ in audios]
     decoded: list[DecodedWindow] = []
     results = iter(decoding)
@@ -211,13 +212,13 @@ def _transcripts(
                 window, result = windows[len(decoded)], next(results)
                 for word in result.words:
                     owner, start, end = window.video_time(word.start, word.end)
-                    words[owner].append(Word(start, end, word.text, word.probability))
+                    words[owner].append(Word(*within_speech(start, end, speech[owner]), word.text, word.probability))
                 decoded.append(result)
             yield (
                 video,
                 Transcript(
                     sorted(words[video], key=lambda w: w.start),
-                    [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in regions[video]],
+                    speech[video],
                     *_language(video, windows, decoded, options),
                     len(audios[video]) / SAMPLE_RATE,
                 ),
@@ -315,7 +316,6 @@ class WindowPipeline(BatchedInferencePipeline):
         self.language = options.language if multilingual else "en"  # None: detect per window
         self.decoding = decoding or self._decoding_options()
         self.guess = "en"  # the language tried first when detecting; only speed depends on it
-        self.detected: list[tuple[str, float]] = []
 
     def decode(self, batch: Sequence[np.ndarray]) -> list[DecodedWindow]:
         """Words and language of each window of one batch (at most 30 s of 16 kHz audio each)."""
@@ -353,21 +353,13 @@ class WindowPipeline(BatchedInferencePipeline):
         threshold = self.decoding.compression_ratio_threshold
         return threshold is not None and loops([word.text for word in words], threshold)
 
-    def generate_segment_batched(self, features: np.ndarray, tokenizer: Tokenizer, options: Any):
-        """faster-whisper's step, which detects each window's language and keeps it to itself; kept here."""
-        encoder_output, outputs = super().generate_segment_batched(features, tokenizer, options)
-        if options.multilingual:
-            best = (result[0] for result in self.model.model.detected)
-            self.detected = [(token[2:-2], probability) for token, probability in best]
-        return encoder_output, outputs
-
     def _batch(self, features: np.ndarray, seconds: list[float]) -> list[DecodedWindow]:
         if self.language is not None:
             return [
                 DecodedWindow(words, self.language, 1.0) for words in self._forward(features, seconds, self.language)
             ]
         words = self._forward(features, seconds, self.guess, detect=True)
-        detected = self.detected
+        detected = [(token[2:-2], probability) for token, probability in (r[0] for r in self.model.model.detected)]
         # A window detected as another language than the guess was decoded in it, but its words were
         # aligned with the guess's start-of-transcript tokens: decode those windows again in their language.
         for language in sorted({language for language, _ in detected} - {self.guess}):
@@ -375,7 +367,9 @@ class WindowPipeline(BatchedInferencePipeline):
             for i, again in zip(redo, self._forward(features[redo], [seconds[i] for i in redo], language)):
                 words[i] = again
         self.guess = Counter(language for language, _ in detected).most_common(1)[0][0]
-        return [DecodedWindow(w, language, probability) for w, (language, probability) in zip(words, detected)]
+        return [
+            DecodedWindow(w, language, probability) for w, (language, probability) in zip(words, detected, strict=True)
+        ]
 
     def _forward(
         self, features: np.ndarray, seconds: list[float], language: str, detect: bool = False, decoding: Any = None

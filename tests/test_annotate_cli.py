@@ -406,12 +406,24 @@ def test_rescoring_takes_the_asr_and_utterance_settings_the_command_line_leaves_
     assert code == 2 and "asr.beam_size: 1 -> 5" in output
 
 
+def test_a_run_saved_before_the_whisper_margin_existed_resumes_as_it_ran() -> None:
+    """Such a run's Whisper heard each region's own margin; a resumption must hear the same, or its words differ."""
+    saved = json.loads(json.dumps(result_identity(AnnotateConfig(), "model")))
+    del saved["asr"]["whisper_pad_ms"]
+    assert from_dict(AnnotateConfig, {"asr": saved["asr"]}).asr.whisper_pad_ms == 200
+    assert AnnotateConfig().asr.whisper_pad_ms == 400
+
+
 def test_every_option_behind_an_utterance_setting_is_known_to_the_inheritance() -> None:
     """An option feeding the asr or segment identity but missing from `_UTTERANCE_OPTIONS` would be overwritten by
-    the earlier run's value without a word; only the two VAD settings have no option."""
+    the earlier run's value without a word; only the VAD margins and minimum pause have no option."""
     identity = result_identity(AnnotateConfig(), "model")
     settings = {(section, key) for section in ("asr", "segment") for key in identity[section]}
-    assert settings - set(_UTTERANCE_OPTIONS.values()) == {("asr", "vad_min_silence_ms"), ("asr", "vad_speech_pad_ms")}
+    assert settings - set(_UTTERANCE_OPTIONS.values()) == {
+        ("asr", "vad_min_silence_ms"),
+        ("asr", "vad_speech_pad_ms"),
+        ("asr", "whisper_pad_ms"),
+    }
     assert set(_UTTERANCE_OPTIONS) <= {p.name for p in main.params}
 
 

@@ -180,6 +180,31 @@ def test_fusion_layer_count_follows_config(tiny_backbones: Path) -> None:
     assert len(MMML.from_config(config).fusion.layers) == 3
 
 
+def test_mean_pooling_feeds_the_text_head_the_mean_of_the_real_tokens(tiny_backbones: Path) -> None:
+    """`pooling="mean"`: the text head reads the average of the unpadded token states, so padding changes nothing."""
+    config = tiny_model_config(tiny_backbones, "fused+concat")
+    config = replace(config, text=replace(config.text, pooling="mean"), fusion=replace(config.fusion, gate=True))
+    torch.manual_seed(0)
+    model, pre = MMML.from_config(config).eval(), Preprocessor.from_config(config)
+    with torch.no_grad():
+        together = model(**pre(TEXTS, _audios()))
+        for i, text in enumerate(TEXTS):
+            alone = pre([text], None)
+            states = model.text_encoder(input_ids=alone["input_ids"], attention_mask=alone["attention_mask"])
+            by_hand = model.text_head(states.last_hidden_state[0].mean(dim=0, keepdim=True))
+            first_token = model.text_head(states.last_hidden_state[:, 0])
+            assert abs(float(together.text[i]) - float(by_hand[0])) < 1e-5, text
+            assert abs(float(by_hand[0]) - float(first_token[0])) > 1e-4, "guard: mean differs from the first token"
+    assert (pre(TEXTS, None)["attention_mask"].sum(dim=1) < pre(TEXTS, None)["attention_mask"].shape[1]).any()
+
+
+def test_unknown_text_pooling_is_rejected() -> None:
+    from mmml.config import TextEncoderConfig
+
+    with pytest.raises(ValueError, match="unknown text pooling 'max'"):
+        ModelConfig(text=TextEncoderConfig(pooling="max"))  # type: ignore[arg-type]
+
+
 def test_unknown_variant_is_rejected() -> None:
     from mmml.config import FusionConfig
 

@@ -39,6 +39,8 @@ def test_each_spoken_sentence_is_one_utterance_at_its_time(annotate_corpus, asr)
         transcript = transcribe(asr, audio)
         found = utterances(transcript.words, transcript.speech)
         assert len(found) == len(expected), (path, [u.text for u in found])
+        # Whisper hears a wider margin than the regions keep; its words stay inside the regions all the same.
+        assert all(any(s <= w.start <= w.end <= e for s, e in transcript.speech) for w in transcript.words)
         for utterance, (sentence, start, end) in zip(found, expected):
             assert utterance.start == pytest.approx(start, abs=0.5), (sentence, utterance)
             assert utterance.end == pytest.approx(end, abs=0.6), (sentence, utterance)
@@ -574,11 +576,11 @@ def test_a_multilingual_whisper_detects_each_windows_language_from_its_decoding_
     detecting = load_asr(base)
     found = transcribe_many(detecting, audios)
     assert {t.language for t in found} == {"en"} and all(0.5 < t.language_probability < 1.0 for t in found)
-    assert sum(len(lane.detected) for lane in detecting.lanes) == 1  # one window, one detection
+    assert sum(len(lane.model.model.detected) for lane in detecting.lanes) == 1  # one window, one detection
     told = load_asr(replace(base, language="en"))
     given = transcribe_many(told, audios)
     assert {(t.language, t.language_probability) for t in given} == {("en", 1.0)} and all(
-        lane.detected == [] for lane in told.lanes
+        lane.model.model.detected == [] for lane in told.lanes
     )
     assert [_words("".join(w.text for w in t.words)) for t in given] == [
         _words("".join(w.text for w in t.words)) for t in found

@@ -112,6 +112,8 @@ def test_text_subnet_of_a_multimodal_checkpoint_runs_without_audio(
             "--audio-cache",
             str(tmp_path / "cache"),
             "--gate",
+            "--text-pooling",
+            "mean",
             "--out",
             str(out),
             *TINY,
@@ -119,7 +121,8 @@ def test_text_subnet_of_a_multimodal_checkpoint_runs_without_audio(
         capsys,
     )
     assert code == 0, stderr
-    assert json.loads((out / "train_config.json").read_text())["model"]["fusion"]["gate"] is True
+    saved = json.loads((out / "train_config.json").read_text())["model"]
+    assert saved["fusion"]["gate"] is True and saved["text"]["pooling"] == "mean"
     recorded = json.loads((out / "seed-3" / "result.json").read_text())["metrics"]["test"]
     labels_only = write_label_csv(tmp_path / "no_media" / "label.csv", corpus_rows())
     code, stdout, stderr = run(

@@ -27,7 +27,7 @@ import click
 import transformers
 
 from mmml.cli_help import GroupedCommand, option_in
-from mmml.config import FUSION_VARIANTS, preset
+from mmml.config import FUSION_VARIANTS, TEXT_POOLINGS, preset
 
 from . import report
 from .config import DATASETS, CorpusConfig, TrainConfig, load_train_config
@@ -120,6 +120,12 @@ def _common_options(command: Callable) -> Callable:
             default=None,
             help="Dynamic fusion: the fused score mixes the text, audio and fused heads per utterance. [default: off]",
         ),
+        _model(
+            "--text-pooling",
+            type=click.Choice(TEXT_POOLINGS),
+            help="What the text head reads: the first token's state (the paper's) or the tokens' mean, the pooling "
+            "sentence encoders such as MiniLM were trained with. [default: cls]",
+        ),
         _model("--max-tokens", type=click.IntRange(min=2), help="Text truncation in tokens. [default: 96 en, 64 zh]"),
         _model("--max-seconds", type=click.FloatRange(min=0.1), help="Audio truncation in seconds. [default: 6]"),
         _optim("--loss", type=click.Choice(["mse", "l1"]), help="Regression loss. [default: mse]"),
@@ -195,7 +201,7 @@ def build_config(options: dict[str, Any]) -> TrainConfig:
 
     model = replace(
         model,
-        text=replace(model.text, **given(name_or_path="text_encoder", max_tokens="max_tokens")),
+        text=replace(model.text, **given(name_or_path="text_encoder", max_tokens="max_tokens", pooling="text_pooling")),
         audio=replace(model.audio, **given(name_or_path="audio_encoder", max_seconds="max_seconds")),
         fusion=replace(
             model.fusion, **given(layers="fusion_layers", dropout="dropout", variant="variant", gate="gate")
