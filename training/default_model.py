@@ -88,7 +88,7 @@ def default_recipe(data_dir: Path | None = None, seeds: tuple[int, ...] = RECIPE
         raise FileNotFoundError(f"the default model is trained on data not found here: {', '.join(missing)}")
     return TrainConfig(
         model=ModelConfig(
-            text=TextEncoderConfig("packaged:all-minilm-l6-v2", max_tokens=64, pooling="mean"),
+            text=TextEncoderConfig("packaged:all-minilm-l6-v2", max_tokens=64),
             audio=AudioEncoderConfig("packaged:whisper-tiny.en", max_seconds=15.0),
             # Three-layer modality heads (docs/DEVIATIONS.md). fused+concat (paper 3.4): the fused head reads each
             # encoder's own summary beside the fused CLS tokens, so it has all the text head has; on spoken opinions
