@@ -43,7 +43,8 @@ class TextEncoderConfig:
     # would get a confident, meaningless text score, so annotation scores such utterances from their audio alone.
     languages: tuple[str, ...] = ()
     # What the text head reads: the first token's state ("cls", the paper's RoBERTa) or the mean over the tokens
-    # ("mean"), the pooling sentence encoders such as MiniLM were trained with, whose first token carries little.
+    # ("mean"), the pooling sentence encoders such as MiniLM were trained with (in the default recipe it scored no
+    # better: training/RESULTS.md, "What was tried").
     pooling: TextPooling = "cls"
 
     # Models saved before `recase` existed saw text as written (see `from_dict`).
