@@ -145,15 +145,21 @@ def whisper_loop(videos: list[Path], args: argparse.Namespace, batched: bool, wo
     return Timing(time.perf_counter() - wall, time.process_time() - cpu, texts=texts)
 
 
+def normalised(text: str) -> str:
+    """Words as the word error rate compares them: lower-cased, no punctuation, single spaces."""
+    import jiwer
+
+    return jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()])(
+        text
+    )
+
+
 def word_error_rate(videos: list[Path], texts: dict[str, str]) -> float:
     """Corpus WER of `texts` against what each video says (`<video>.txt`), on lower-cased words, no punctuation."""
     import jiwer
 
-    normalise = jiwer.Compose(
-        [jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()]
-    )
-    references = [normalise(v.with_suffix(".txt").read_text()) for v in videos]
-    hypotheses = [normalise(texts.get(str(v.resolve()), "")) for v in videos]
+    references = [normalised(v.with_suffix(".txt").read_text()) for v in videos]
+    hypotheses = [normalised(texts.get(str(v.resolve()), "")) for v in videos]
     return jiwer.wer(references, hypotheses)
 
 

@@ -11,8 +11,8 @@ For each recording (a `.mp4` with its spoken text in `.txt` beside it, as
 3. the corpus word error rate of our transcripts (each recording alone) from
    each decoding, and from ours rounded to 16 bits, against the peer's own.
 
-Same Whisper, int8, beam 5, batch 8 on both sides; no scoring, no loop repair
-difference (a window whose words loop is counted as differing).
+Same Whisper, int8, beam 5, batch 8 on both sides; no scoring. Our loop repair
+stays on (the peer has none): a window it decodes again counts as differing.
 
     python benchmarks/peer_words.py /tmp/annotate-bench/videos --asr-model packaged:whisper-tiny.en
 """
@@ -24,9 +24,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import jiwer
 import numpy as np
-from annotate_throughput import word_error_rate  # also puts the repository on sys.path
+from annotate_throughput import normalised, word_error_rate  # also puts the repository on sys.path
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.audio import decode_audio as peer_decode
 from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
@@ -37,8 +36,6 @@ from pipelines.options import WINDOW_SECONDS, ASROptions
 from pipelines.transcribe import load_asr, transcribe_many
 from pipelines.vad import heard, speech_samples
 from pipelines.windows import pack
-
-TEXT = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
 
 
 def as_16_bit(audio: np.ndarray) -> np.ndarray:
@@ -58,7 +55,7 @@ def window_words(options: ASROptions, audio: np.ndarray) -> list[str]:
     windows = pack([heard(speech_samples(audio, options), len(audio), options)])
     lane = load_asr(options).lanes[0]
     decoded = lane.decode([w.audio([audio]) for w in windows])
-    return [TEXT("".join(w.text for w in window.words)) for window in decoded]
+    return [normalised("".join(w.text for w in window.words)) for window in decoded]
 
 
 def corpus_wer(options: ASROptions, videos: list[Path], decode: Callable[[Path], np.ndarray]) -> float:
@@ -87,7 +84,7 @@ def main() -> None:
         regions, chunks = peer_chunks(theirs)
         mine = heard(speech_samples(theirs, options), len(theirs), options)
         segments = list(peer.transcribe(str(video), beam_size=5, batch_size=8)[0])
-        peer_words = [TEXT(s.text) for s in segments]
+        peer_words = [normalised(s.text) for s in segments]
         peer_texts[str(video.resolve())] = " ".join(s.text for s in segments)
         same = {
             name: sum(a == b for a, b in zip(window_words(options, audio), peer_words, strict=True))
